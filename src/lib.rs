@@ -1,0 +1,92 @@
+//! An async barrier for any executor, with the full semantics of Python's `threading.Barrier`,
+//! a wait that is safe to cancel, and blocking waits for threads on the same barrier.
+//!
+//! `parties` tasks call [`Barrier::wait`] and are released together once all have arrived; the
+//! barrier then serves the next generation. Each released party learns its arrival
+//! [`index()`](BarrierWaitResult::index) and whether it is the
+//! [`leader`](BarrierWaitResult::is_leader); an optional [action](BarrierBuilder::action) runs
+//! once per generation before anyone is released. A wait can give up two ways: quietly, by
+//! dropping it (`select!`, `tokio::time::timeout`), which withdraws the arrival; or loudly, with
+//! [`BarrierWait::timeout`] or a [default timeout](BarrierBuilder::timeout), which breaks the
+//! barrier for everyone as Python and Java do. [`Barrier::abort`] and [`Barrier::reset`] break
+//! and restore it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use agnostic_barrier::Barrier;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let barrier = Arc::new(Barrier::new(4));
+//! let mut tasks = Vec::new();
+//! for worker in 0..4 {
+//!     let barrier = barrier.clone();
+//!     tasks.push(tokio::spawn(async move {
+//!         for step in 0..3 {
+//!             // ... compute this worker's part of `step` ...
+//!             let passed = barrier.wait().await.expect("no one breaks this barrier");
+//!             assert_eq!(passed.generation(), step);
+//!             if passed.is_leader() {
+//!                 println!("step {step} done (worker {worker} arrived last)");
+//!             }
+//!         }
+//!     }));
+//! }
+//! for task in tasks {
+//!     task.await.unwrap();
+//! }
+//! # });
+//! ```
+//!
+//! # Compared with `tokio::sync::Barrier`, `async_lock::Barrier` and `std::sync::Barrier`
+//!
+//! - `tokio::sync::Barrier` and `async_lock::Barrier` (which `async_std::sync::Barrier`
+//!   re-exports) count a dropped wait as an arrival: after a losing `select!` or a
+//!   `tokio::time::timeout`, the barrier opens with a party missing. Here a dropped wait
+//!   withdraws its arrival. They also have no timeouts, abort, reset, action or arrival index.
+//! - `std::sync::Barrier` blocks threads only. Here threads use
+//!   [`wait_blocking()`](Barrier::wait_blocking) and can share a barrier with async tasks.
+//! - Use tokio's barrier if you need none of the above and already depend on tokio; use this one
+//!   when waits can be cancelled, when a stuck party must not hang the rest (timeouts, abort),
+//!   or when the code must run on more than one executor.
+//!
+//! # Features
+//!
+//! - `std` (default): [`Barrier::wait_blocking`], [`Barrier::wait_blocking_timeout`] and
+//!   `std::error::Error` for [`WaitError`]. (The crate itself still needs `std`; `no_std` with
+//!   `alloc` is planned.)
+//!
+//! The crate depends on no runtime: `wait()` works on tokio, async-std, smol,
+//! `futures::executor` or any other executor; timers for timeouts come from the caller.
+
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+
+mod barrier;
+#[cfg(feature = "std")]
+mod blocking;
+mod builder;
+mod error;
+mod protocol;
+mod result;
+mod seats;
+mod sync;
+mod wait;
+
+pub use barrier::Barrier;
+pub use builder::BarrierBuilder;
+pub use error::WaitError;
+pub use result::BarrierWaitResult;
+pub use wait::{BarrierWait, WaitTimeout};
+
+/// The futures returned by [`Barrier::wait`] and [`BarrierWait::timeout`].
+pub mod futures {
+    pub use crate::wait::{BarrierWait, WaitTimeout};
+}

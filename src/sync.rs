@@ -1,0 +1,23 @@
+//! The synchronization types the crate is built on: `std`'s normally, `loom`'s under `--cfg loom`
+//! so that the loom models in `tests/loom.rs` explore every interleaving of the real code.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
+#[cfg(all(feature = "std", loom))]
+pub(crate) use loom::thread;
+#[cfg(all(feature = "std", not(loom)))]
+pub(crate) use std::thread;
+
+/// Locks `mutex`, ignoring poisoning.
+///
+/// No critical section of this crate can panic half-way through an update (user code, the action
+/// and wakers, runs outside them or cannot unwind into them), so a poisoned lock still guards
+/// consistent data.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
