@@ -1,0 +1,260 @@
+//! Loom models: every interleaving (up to `LOOM_MAX_PREEMPTIONS`) of 2-3 parties on the real
+//! barrier code, with loom's mutexes, atomics and thread parking under the crate and
+//! event-listener.
+//!
+//! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom`.
+//! Each model prints how many interleavings it explored.
+#![cfg(loom)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::task::{Context, Poll, Waker};
+
+use agnostic_barrier::{Barrier, BarrierWaitResult, WaitError};
+use loom::future::block_on;
+use loom::sync::atomic::{AtomicUsize as AtomicUsizeLoom, Ordering::SeqCst};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+
+type WaitResult = Result<BarrierWaitResult, WaitError>;
+
+/// Runs `model` under loom and prints the number of interleavings explored.
+fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let before = RUNS.load(Relaxed);
+    loom::model(move || {
+        RUNS.fetch_add(1, Relaxed);
+        model();
+    });
+    println!("loom model {name}: {} interleavings", RUNS.load(Relaxed) - before);
+}
+
+fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// A deadline that another thread fires.
+#[derive(Clone, Default)]
+struct Deadline(Arc<Mutex<(bool, Option<Waker>)>>);
+
+impl Deadline {
+    fn fire(&self) {
+        let waker = {
+            let mut state = self.0.lock().unwrap();
+            state.0 = true;
+            state.1.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Future for Deadline {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.0.lock().unwrap();
+        if state.0 {
+            Poll::Ready(())
+        } else {
+            state.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+/// Rules 1-2: two arrivals complete a generation: one leader, indices {0, 1}, generation 0.
+#[test]
+fn two_parties_complete_one_generation() {
+    check("two_parties_complete_one_generation", || {
+        let barrier = Arc::new(Barrier::new(2));
+        let other = barrier.clone();
+        let thread = thread::spawn(move || block_on(other.wait()).unwrap());
+        let mine = block_on(barrier.wait()).unwrap();
+        let theirs = thread.join().unwrap();
+        assert_ne!(mine.is_leader(), theirs.is_leader());
+        assert_eq!(mine.index() + theirs.index(), 1);
+        assert_eq!((mine.generation(), theirs.generation()), (0, 0));
+        assert_eq!(barrier.generation(), 1);
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
+
+/// Rule 8: an arrival racing the withdrawal of another party. Either the generation completes
+/// with both present (then the dropped party simply loses its pass), or the withdrawn party is
+/// not counted; never a release with a party missing.
+#[test]
+fn withdrawal_races_arrival() {
+    check("withdrawal_races_arrival", || {
+        let barrier = Arc::new(Barrier::new(2));
+        let other = barrier.clone();
+        let thread = thread::spawn(move || {
+            let mut wait = other.wait();
+            let result = poll_once(&mut wait);
+            drop(wait); // withdraws if still waiting
+            result
+        });
+        let mut wait = barrier.wait();
+        let mine = poll_once(&mut wait);
+        drop(wait);
+        let theirs = thread.join().unwrap();
+        // A party that arrives first may see the completion in its own first poll, so both
+        // polls can be ready; a completed generation has exactly one leader, the last arrival.
+        let results: Vec<_> = [mine, theirs]
+            .into_iter()
+            .filter_map(|poll| match poll {
+                Poll::Ready(result) => Some(result.unwrap()),
+                Poll::Pending => None,
+            })
+            .collect();
+        let completed = !results.is_empty();
+        if completed {
+            let leaders: Vec<_> = results.iter().filter(|r| r.is_leader()).collect();
+            assert_eq!(leaders.len(), 1, "{results:?}");
+            assert_eq!(leaders[0].index(), 1);
+        }
+        assert_eq!(barrier.generation(), completed as u64);
+        assert_eq!(barrier.n_waiting(), 0);
+        assert!(!barrier.is_broken());
+    });
+}
+
+/// Rule 7: `abort()` racing the last arrival: the generation's parties either all get `Ok`
+/// (it completed first) or all get `Err(Broken)`.
+#[test]
+fn abort_races_last_arrival() {
+    check("abort_races_last_arrival", || {
+        let barrier = Arc::new(Barrier::new(2));
+        let other = barrier.clone();
+        let thread = thread::spawn(move || block_on(other.wait()));
+        let aborter = barrier.clone();
+        let abort = thread::spawn(move || aborter.abort());
+        let mine = block_on(barrier.wait());
+        let theirs = thread.join().unwrap();
+        abort.join().unwrap();
+        assert_eq!(mine.is_ok(), theirs.is_ok(), "{mine:?} vs {theirs:?}");
+        for result in [mine, theirs] {
+            assert!(matches!(result, Ok(_) | Err(WaitError::Broken)));
+        }
+        assert!(barrier.is_broken());
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
+
+/// Rule 6: `reset()` racing a waiter. A waiter that arrived before the reset gets `Broken`; one
+/// that arrives after it is in a fresh, intact generation that the next party completes.
+#[test]
+fn reset_races_waiter() {
+    check("reset_races_waiter", || {
+        let barrier = Arc::new(Barrier::new(2));
+        let other = barrier.clone();
+        let thread = thread::spawn(move || block_on(other.wait()));
+        barrier.reset();
+        // A deadline that is ready at once: succeeds only if this party completes the
+        // generation, otherwise breaks the barrier so that nothing can hang.
+        let mine = block_on(barrier.wait().timeout(std::future::ready(())));
+        let theirs = thread.join().unwrap();
+        match (mine, theirs) {
+            (Ok(mine), Ok(theirs)) => {
+                // Either this party completed the generation, or the other one did while this
+                // party's deadline was being checked (the completed generation wins).
+                assert_ne!(mine.is_leader(), theirs.is_leader());
+                assert!(!barrier.is_broken());
+            }
+            (Err(WaitError::TimedOut), Err(WaitError::Broken)) => assert!(barrier.is_broken()),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
+
+/// Rule 9: a deadline firing while the generation completes: `Ok` for both if it completed
+/// first, else `TimedOut` for the party whose deadline fired and `Broken` for the other.
+#[test]
+fn deadline_races_completion() {
+    check("deadline_races_completion", || {
+        let barrier = Arc::new(Barrier::new(2));
+        let deadline = Deadline::default();
+        let (other, timer) = (barrier.clone(), deadline.clone());
+        let thread = thread::spawn(move || block_on(other.wait().timeout(timer)));
+        let firing = thread::spawn(move || deadline.fire());
+        let mine = block_on(barrier.wait());
+        let theirs = thread.join().unwrap();
+        firing.join().unwrap();
+        match (mine, theirs) {
+            (Ok(mine), Ok(theirs)) => assert_ne!(mine.is_leader(), theirs.is_leader()),
+            (Err(WaitError::Broken), Err(WaitError::TimedOut)) => assert!(barrier.is_broken()),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    });
+}
+
+/// Rule 11: a blocking party and an async party on one barrier.
+#[test]
+fn blocking_and_async_parties_mix() {
+    check("blocking_and_async_parties_mix", || {
+        let barrier = Arc::new(Barrier::new(2));
+        let other = barrier.clone();
+        let thread = thread::spawn(move || other.wait_blocking().unwrap());
+        let mine = block_on(barrier.wait()).unwrap();
+        let theirs = thread.join().unwrap();
+        assert_ne!(mine.is_leader(), theirs.is_leader());
+        assert_eq!(mine.index() + theirs.index(), 1);
+    });
+}
+
+/// Rules 1, 4 and 13: with one party and an action, a party arriving while the other's action
+/// runs counts toward the next generation; its action runs after the first one, once each, and
+/// both parties lead their own generation.
+#[test]
+fn arrival_during_action_counts_toward_next_generation() {
+    check("arrival_during_action_counts_toward_next_generation", || {
+        let runs = Arc::new(AtomicUsizeLoom::new(0));
+        let counter = runs.clone();
+        let barrier = Arc::new(
+            Barrier::builder(1)
+                .action(move || {
+                    counter.fetch_add(1, SeqCst);
+                })
+                .build(),
+        );
+        let other = barrier.clone();
+        let thread = thread::spawn(move || block_on(other.wait()).unwrap());
+        let mine = block_on(barrier.wait()).unwrap();
+        let theirs = thread.join().unwrap();
+        assert!(mine.is_leader() && theirs.is_leader());
+        assert_eq!(mine.generation() + theirs.generation(), 1);
+        assert_eq!(runs.load(SeqCst), 2);
+        assert_eq!(barrier.generation(), 2);
+    });
+}
+
+
+/// Rules 1 and 8: a party whose arrival completes a generation while the previous action runs
+/// is sealed in at once; dropping its future right after arriving withdraws nothing, and the
+/// generation still completes (its action runs, `generation()` moves on).
+#[test]
+fn dropped_pending_leader_generation_still_completes() {
+    check("dropped_pending_leader_generation_still_completes", || {
+        let runs = Arc::new(AtomicUsizeLoom::new(0));
+        let counter = runs.clone();
+        let barrier = Arc::new(
+            Barrier::builder(1)
+                .action(move || {
+                    counter.fetch_add(1, SeqCst);
+                })
+                .build(),
+        );
+        let other = barrier.clone();
+        let thread = thread::spawn(move || {
+            let mut wait = other.wait();
+            let _ = poll_once(&mut wait);
+        });
+        block_on(barrier.wait()).unwrap();
+        thread.join().unwrap();
+        assert_eq!(runs.load(SeqCst), 2);
+        assert_eq!(barrier.generation(), 2);
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
