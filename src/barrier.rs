@@ -2,10 +2,9 @@ use alloc::boxed::Box;
 use core::fmt;
 use core::panic::{RefUnwindSafe, UnwindSafe};
 
-use event_listener::Event;
-
 use crate::builder::DefaultTimeout;
-use crate::protocol::{Signal, State};
+use crate::outcome::Signal;
+use crate::protocol::State;
 use crate::sync::Mutex;
 use crate::{BarrierBuilder, BarrierWait};
 
@@ -45,8 +44,6 @@ pub(crate) type Action = Box<dyn FnMut() + Send>;
 pub struct Barrier {
     pub(crate) parties: usize,
     pub(crate) state: Mutex<State>,
-    /// Waiting parties listen on `events[epoch % 2]` (see `State::epoch`).
-    pub(crate) events: [Event<Signal>; 2],
     /// `None` lets the completing party seal and release in one critical section.
     pub(crate) action: Option<Mutex<Action>>,
     pub(crate) timeout: Option<DefaultTimeout>,
@@ -66,7 +63,6 @@ macro_rules! new_barrier {
         Barrier {
             parties: $parties,
             state: Mutex::new(State::new()),
-            events: [Event::with_tag(), Event::with_tag()],
             action: None,
             timeout: None,
         }
@@ -197,8 +193,8 @@ impl Barrier {
     /// assert_eq!(barrier.n_waiting(), 0);
     /// ```
     pub fn abort(&self) {
-        let mut st = self.lock_state();
-        self.break_locked(&mut st, Signal::Broken);
+        let woken = self.break_locked(&mut self.lock_state(), Signal::Broken);
+        woken.wake(self);
     }
 
     /// Gives every waiting party [`WaitError::Broken`](crate::WaitError::Broken), then leaves the
@@ -222,8 +218,8 @@ impl Barrier {
     /// assert!(futures::executor::block_on(barrier.wait()).is_ok());
     /// ```
     pub fn reset(&self) {
-        let mut st = self.lock_state();
-        self.reset_locked(&mut st);
+        let woken = self.reset_locked(&mut self.lock_state());
+        woken.wake(self);
     }
 
     /// Whether the barrier is broken (by [`abort()`](Barrier::abort), a timeout or a panicking
@@ -264,6 +260,7 @@ impl Barrier {
     /// # Examples
     ///
     /// ```
+    /// use std::future::Future;
     /// use std::pin::pin;
     /// use std::task::{Context, Waker};
     /// use agnostic_barrier::Barrier;
@@ -276,12 +273,7 @@ impl Barrier {
     /// ```
     #[must_use]
     pub fn n_waiting(&self) -> usize {
-        let st = self.lock_state();
-        if st.completing {
-            self.parties
-        } else {
-            st.current.arrived()
-        }
+        self.lock_state().n_waiting(self.parties)
     }
 
     /// The number of the generation being filled: 0 at first, one more each time a generation

@@ -1,7 +1,7 @@
 //! Blocking waits for OS threads, on the same barrier as async tasks.
 
 use alloc::sync::Arc;
-use core::task::{Context, Poll, Waker};
+use core::task::{Poll, Waker};
 use core::time::Duration;
 use std::task::Wake;
 #[cfg(not(loom))]
@@ -86,17 +86,16 @@ impl Barrier {
     }
 
     fn block(&self, deadline: Option<Instant>) -> Result<BarrierWaitResult, WaitError> {
-        let mut ticket = match self.arrive() {
+        let waker = thread_waker();
+        let ticket = match self.arrive(&waker) {
             Arrival::Broken => return Err(WaitError::Broken),
             Arrival::Passed(result) => return Ok(result),
             Arrival::Lead(seal) => return self.complete(seal),
             Arrival::Wait(ticket) => ticket,
         };
         let deadline = deadline.filter(|_| ticket.can_time_out());
-        let waker = thread_waker();
-        let mut cx = Context::from_waker(&waker);
         loop {
-            if let Poll::Ready(result) = self.poll_ticket(&mut ticket, &mut cx) {
+            if let Poll::Ready(result) = self.poll_ticket(&ticket, &waker) {
                 return result;
             }
             match deadline {
@@ -105,7 +104,7 @@ impl Barrier {
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        return self.expire(&mut ticket, &waker);
+                        return self.expire(&ticket);
                     }
                     thread::park_timeout(deadline - now);
                 }

@@ -74,6 +74,7 @@ mod barrier;
 mod blocking;
 mod builder;
 mod error;
+mod outcome;
 mod protocol;
 mod result;
 mod seats;

@@ -1,36 +1,101 @@
 //! How parties arrive, wait, leave and get released: the state behind the barrier's lock and the
 //! transitions on it.
 //!
-//! Every transition that ends a generation (completion, abort, reset, a timeout, a panicking
-//! action) happens under `Barrier::state`'s lock and notifies that generation's listeners with a
-//! [`Signal`] *before* the lock is released; every waiting party registers its listener under the
-//! same lock when it arrives. So a party that holds the lock and finds its listener not notified
-//! knows its generation has not ended, and a released party reads its outcome from its own
-//! listener without taking the lock again.
+//! A waiting party arrives under `Barrier::state`'s lock, leaving its waker in its seat and
+//! taking a share of its generation's [`Outcome`]. Every transition that ends a generation
+//! (completion, abort, reset, a timeout, a panicking action) publishes that outcome under the
+//! same lock and wakes the parties after unlocking. So a party that holds the lock and finds its
+//! outcome unset knows its generation has not ended, and a released party reads its result from
+//! the outcome without taking the lock again.
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::any::Any;
-use core::future::Future;
 use core::mem;
-use core::pin::Pin;
-use core::task::{Context, Poll, Waker};
+use core::task::{Poll, Waker};
 
-use event_listener::{Event, EventListener, IntoNotification, Listener};
-
+use crate::outcome::{Outcome, Signal};
 use crate::seats::Seats;
 use crate::sync::{lock, MutexGuard};
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
-/// What a generation's end tells its waiting parties.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Signal {
-    /// The generation with this number completed.
-    Released(u64),
-    /// The generation was broken or reset.
-    Broken,
-    /// The generation's action panicked; a pending leader (see [`Ticket::leader`]) takes the
-    /// payload from [`State::handoff_panic`], the others see `Broken`.
-    Panicked,
+/// The parties of one generation.
+#[derive(Debug, Default)]
+pub(crate) struct Bucket {
+    pub(crate) seats: Seats,
+    /// The waiting parties' wakers, by index; `None` for a withdrawn party (and for the
+    /// completing party, which never waits).
+    wakers: Vec<Option<Waker>>,
+    /// Shared with the waiting parties; made by the first of them, so a generation without
+    /// waiters (one party) allocates nothing.
+    outcome: Option<Arc<Outcome>>,
+}
+
+impl Bucket {
+    const fn new() -> Self {
+        Bucket {
+            seats: Seats::new(),
+            wakers: Vec::new(),
+            outcome: None,
+        }
+    }
+
+    /// Seats a waiting party and returns its index and its share of the outcome.
+    fn sit(
+        &mut self,
+        index: usize,
+        waker: &Waker,
+        retired: &mut Option<Arc<Outcome>>,
+    ) -> Arc<Outcome> {
+        if index == self.wakers.len() {
+            self.wakers.push(Some(waker.clone()));
+        } else {
+            self.wakers[index] = Some(waker.clone());
+        }
+        self.outcome.get_or_insert_with(|| recycle(retired)).clone()
+    }
+
+    fn holds(&self, outcome: &Arc<Outcome>) -> bool {
+        self.outcome
+            .as_ref()
+            .is_some_and(|o| Arc::ptr_eq(o, outcome))
+    }
+
+    /// Ends this bucket's generation: publishes `signal` and moves the wakers to `woken`.
+    fn end(
+        &mut self,
+        signal: Signal,
+        woken: &mut Vec<Option<Waker>>,
+        retired: &mut Option<Arc<Outcome>>,
+    ) {
+        if let Some(outcome) = self.outcome.take() {
+            outcome.set(signal);
+            *retired = Some(outcome);
+        }
+        if woken.is_empty() {
+            mem::swap(&mut self.wakers, woken);
+        } else {
+            woken.append(&mut self.wakers);
+        }
+        self.seats.clear();
+    }
+}
+
+/// An outcome cell for a new generation: the retired one if all its parties are gone, so that
+/// steady rounds do not allocate, else a new one.
+fn recycle(retired: &mut Option<Arc<Outcome>>) -> Arc<Outcome> {
+    match retired.take() {
+        Some(mut outcome) => match Arc::get_mut(&mut outcome) {
+            Some(unshared) => {
+                *unshared = Outcome::pending();
+                outcome
+            }
+            None => Arc::new(Outcome::pending()),
+        },
+        None => Arc::new(Outcome::pending()),
+    }
 }
 
 /// The state behind the barrier's lock.
@@ -38,35 +103,74 @@ pub(crate) enum Signal {
 pub(crate) struct State {
     /// What `Barrier::generation()` returns.
     pub(crate) generation: u64,
-    /// Serial number of the `current` seats; it moves on whenever they are released, broken or
-    /// reset. Its parity picks the event their listeners wait on, so the parties arriving while
-    /// `current` completes (into `next`) wait on the other event.
-    pub(crate) epoch: u64,
     pub(crate) broken: bool,
     /// `current` is sealed: its last party arrived and the action is running, outside the lock.
     pub(crate) completing: bool,
+    /// Serial number of `current`, moved on whenever it ends, so that a completing party can
+    /// tell whether its generation was broken or reset while its action ran.
+    epoch: u64,
     /// The generation being filled (or completing).
-    pub(crate) current: Seats,
-    /// Arrivals while `current` completes; they count toward the following generation.
-    pub(crate) next: Seats,
-    /// `next` filled up while `current` was completing. Its last party waits as a *pending
-    /// leader* and whoever finishes `current` runs `next`'s action too (see `Barrier::complete`).
-    pub(crate) next_sealed: bool,
+    current: Bucket,
+    /// Arrivals while `current` completes, by generation: they count toward the following
+    /// generations. All but the last are full, hence sealed: the last party of each waits as its
+    /// *pending leader*, and whoever finishes `current` runs their actions in turn (see
+    /// `Barrier::complete`). Empty unless `completing`.
+    queued: VecDeque<Bucket>,
     /// The panic of an action run for a pending leader, for it to resume.
-    pub(crate) handoff_panic: Option<Box<dyn Any + Send>>,
+    handoff_panic: Option<Box<dyn Any + Send>>,
+    /// The wakers vector lent to the last release, for the next one (no allocation per round).
+    spare: Vec<Option<Waker>>,
+    /// The last ended generation's outcome cell, reused once its parties have let go of it.
+    retired: Option<Arc<Outcome>>,
 }
 
 impl State {
+    /// Parties arrived in the generation being filled (all of them while it completes).
+    pub(crate) fn n_waiting(&self, parties: usize) -> usize {
+        if self.completing {
+            parties
+        } else {
+            self.current.seats.arrived()
+        }
+    }
+
+    /// Whether generation `epoch` is sealed and completing (not yet released, broken or reset).
+    fn is_completing(&self, epoch: u64) -> bool {
+        self.epoch == epoch && self.completing
+    }
+
     pub(crate) const fn new() -> Self {
         State {
             generation: 0,
-            epoch: 0,
             broken: false,
             completing: false,
-            current: Seats::new(),
-            next: Seats::new(),
-            next_sealed: false,
+            epoch: 0,
+            current: Bucket::new(),
+            queued: VecDeque::new(),
             handoff_panic: None,
+            spare: Vec::new(),
+            retired: None,
+        }
+    }
+}
+
+/// Wakers to wake once the lock is released.
+#[must_use = "the parties must be woken"]
+pub(crate) struct Woken(Vec<Option<Waker>>);
+
+impl Woken {
+    /// Wakes the parties (outside the lock: a waker may run executor code), then gives the
+    /// vector back for the next round.
+    pub(crate) fn wake(mut self, barrier: &Barrier) {
+        if self.0.is_empty() {
+            return;
+        }
+        for waker in self.0.drain(..).flatten() {
+            waker.wake();
+        }
+        let mut st = barrier.lock_state();
+        if st.spare.capacity() < self.0.capacity() {
+            st.spare = self.0;
         }
     }
 }
@@ -74,11 +178,8 @@ impl State {
 /// A party waiting to be released.
 #[derive(Debug)]
 pub(crate) struct Ticket {
-    /// Registered under the lock at arrival; `None` once its notification was taken.
-    listener: Option<EventListener<Signal>>,
+    outcome: Arc<Outcome>,
     index: usize,
-    /// Parity of the epoch of the seats this party sits in (see [`State::epoch`]).
-    parity: bool,
     /// This party completed its generation while the previous one was completing: it is that
     /// generation's leader, it cannot withdraw and it does not time out.
     leader: bool,
@@ -88,16 +189,6 @@ impl Ticket {
     /// Whether a deadline applies to this party (a completing party never times out).
     pub(crate) fn can_time_out(&self) -> bool {
         !self.leader
-    }
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        // Dropping a notified listener would pass its notification on to another listener of
-        // the same event, possibly one of a later generation; discarding it does not.
-        if let Some(listener) = self.listener.take() {
-            listener.discard();
-        }
     }
 }
 
@@ -121,34 +212,33 @@ pub(crate) enum Arrival {
     Wait(Ticket),
 }
 
-const ALL: usize = usize::MAX;
-
 impl Barrier {
-    fn event(&self, epoch: u64) -> &Event<Signal> {
-        &self.events[(epoch & 1) as usize]
-    }
-
     pub(crate) fn lock_state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
 
-    /// Makes the calling party arrive (SPEC rule 1).
-    pub(crate) fn arrive(&self) -> Arrival {
-        let mut st = self.lock_state();
+    /// Makes the calling party arrive (SPEC rule 1); a waiting party will be woken by `waker`.
+    pub(crate) fn arrive(&self, waker: &Waker) -> Arrival {
+        let mut guard = self.lock_state();
+        let st = &mut *guard;
         if st.broken {
             return Arrival::Broken;
         }
-        let parties = self.parties;
         if !st.completing {
-            let index = st.current.take();
-            if st.current.arrived() < parties {
-                let listener = self.event(st.epoch).listen();
-                return Arrival::Wait(self.ticket(listener, index, st.epoch, false));
+            let index = st.current.seats.take();
+            if st.current.seats.arrived() < self.parties {
+                let outcome = st.current.sit(index, waker, &mut st.retired);
+                return Arrival::Wait(Ticket {
+                    outcome,
+                    index,
+                    leader: false,
+                });
             }
             if self.action.is_none() {
-                // Nothing to run between sealing and releasing: do both in this critical section.
-                let epoch = st.epoch;
-                let (generation, _) = self.release(&mut st, epoch).expect("sealed just now");
+                // Nothing to run between sealing and releasing: do both at once.
+                let (generation, woken) = self.release(st);
+                drop(guard);
+                woken.wake(self);
                 return Arrival::Passed(BarrierWaitResult {
                     index,
                     generation,
@@ -161,91 +251,105 @@ impl Barrier {
                 index,
             });
         }
-        // The current generation is running its action: count toward the next one.
-        let index = st.next.take();
-        let leader = st.next.arrived() == parties;
-        st.next_sealed = leader;
-        let listener = self.event(st.epoch + 1).listen();
-        Arrival::Wait(self.ticket(listener, index, st.epoch + 1, leader))
-    }
-
-    fn ticket(
-        &self,
-        listener: EventListener<Signal>,
-        index: usize,
-        epoch: u64,
-        leader: bool,
-    ) -> Ticket {
-        Ticket {
-            listener: Some(listener),
+        // The current generation is running its action: count toward the first following
+        // generation that is not full yet.
+        if st
+            .queued
+            .back()
+            .is_none_or(|b| b.seats.arrived() == self.parties)
+        {
+            st.queued.push_back(Bucket::new());
+        }
+        let bucket = st.queued.back_mut().expect("pushed if missing");
+        let index = bucket.seats.take();
+        let leader = bucket.seats.arrived() == self.parties;
+        let outcome = bucket.sit(index, waker, &mut st.retired);
+        Arrival::Wait(Ticket {
+            outcome,
             index,
-            parity: epoch & 1 == 1,
             leader,
-        }
+        })
     }
 
-    /// Releases the sealed generation `epoch` (SPEC rules 3 and 7). Returns its number and, if
-    /// the following generation filled up meanwhile, its seal, for the caller to complete it.
-    /// Fails if the generation was broken or reset while its action ran.
-    fn release(&self, st: &mut State, epoch: u64) -> Result<(u64, Option<u64>), WaitError> {
-        if st.epoch != epoch {
-            return Err(WaitError::Broken);
-        }
+    /// Releases the sealed current generation (SPEC rules 3 and 7) and promotes the first
+    /// queued one, which is sealed (completing) if it is full.
+    fn release(&self, st: &mut State) -> (u64, Woken) {
         let generation = st.generation;
-        self.event(epoch)
-            .notify(ALL.tag(Signal::Released(generation)));
+        let mut woken = mem::take(&mut st.spare);
+        st.current
+            .end(Signal::Released(generation), &mut woken, &mut st.retired);
         st.generation += 1;
         st.epoch += 1;
-        mem::swap(&mut st.current, &mut st.next);
-        st.next.clear();
-        st.completing = mem::take(&mut st.next_sealed);
-        Ok((generation, st.completing.then_some(st.epoch)))
+        st.completing = false;
+        if let Some(next) = st.queued.pop_front() {
+            st.completing = next.seats.arrived() == self.parties;
+            st.current = next;
+        }
+        (generation, Woken(woken))
     }
 
-    /// Ends the current and next generations with `current` for the current generation's
-    /// parties and `Broken` for the next one's; leaves the barrier empty.
-    fn end_all(&self, st: &mut State, current: Signal) {
-        self.event(st.epoch).notify(ALL.tag(current));
-        self.event(st.epoch + 1).notify(ALL.tag(Signal::Broken));
-        st.current.clear();
-        st.next.clear();
+    /// Ends the current and queued generations, with `current` for the current generation's
+    /// parties and `Broken` for the queued ones', and leaves the barrier empty.
+    fn end_all(&self, st: &mut State, current: Signal) -> Woken {
+        let mut woken = Vec::new();
+        st.current.end(current, &mut woken, &mut st.retired);
+        for mut bucket in mem::take(&mut st.queued) {
+            bucket.end(Signal::Broken, &mut woken, &mut st.retired);
+        }
         st.completing = false;
-        st.next_sealed = false;
-        // Skip `next`'s epoch too: both generations are over.
-        st.epoch += 2;
+        st.epoch += 1;
+        Woken(woken)
     }
 
     /// Breaks the barrier (SPEC rule 5).
-    pub(crate) fn break_locked(&self, st: &mut State, current: Signal) {
-        self.end_all(st, current);
+    pub(crate) fn break_locked(&self, st: &mut State, current: Signal) -> Woken {
         st.broken = true;
+        self.end_all(st, current)
     }
 
     /// Empties the barrier, giving every waiting party `Broken` (SPEC rule 6).
-    pub(crate) fn reset_locked(&self, st: &mut State) {
-        self.end_all(st, Signal::Broken);
+    pub(crate) fn reset_locked(&self, st: &mut State) -> Woken {
         st.broken = false;
         st.generation += 1;
         st.handoff_panic = None;
+        self.end_all(st, Signal::Broken)
     }
 
-    /// Polls a waiting party: ready once its generation ended.
+    /// Polls a waiting party: ready once its generation ended. A waiting party re-registers
+    /// `waker` if it changed.
     pub(crate) fn poll_ticket(
         &self,
-        ticket: &mut Ticket,
-        cx: &mut Context<'_>,
+        ticket: &Ticket,
+        waker: &Waker,
     ) -> Poll<Result<BarrierWaitResult, WaitError>> {
-        let listener = ticket
-            .listener
-            .as_mut()
-            .expect("ticket polled after release");
-        match Pin::new(listener).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(signal) => {
-                ticket.listener = None;
-                Poll::Ready(self.outcome(ticket, signal))
-            }
+        if let Some(signal) = ticket.outcome.get() {
+            return Poll::Ready(self.outcome(ticket, signal));
         }
+        let mut st = self.lock_state();
+        if let Some(signal) = ticket.outcome.get() {
+            drop(st);
+            return Poll::Ready(self.outcome(ticket, signal));
+        }
+        let bucket = self.bucket_of(&mut st, ticket);
+        let slot = &mut bucket.wakers[ticket.index];
+        if slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            return Poll::Pending;
+        }
+        let old = slot.replace(waker.clone());
+        drop(st);
+        drop(old); // outside the lock: dropping a waker may run executor code
+        Poll::Pending
+    }
+
+    /// The bucket of a party whose generation has not ended.
+    fn bucket_of<'s>(&self, st: &'s mut State, ticket: &Ticket) -> &'s mut Bucket {
+        if st.current.holds(&ticket.outcome) {
+            return &mut st.current;
+        }
+        st.queued
+            .iter_mut()
+            .find(|bucket| bucket.holds(&ticket.outcome))
+            .expect("a party whose generation has not ended is in a bucket")
     }
 
     fn outcome(&self, ticket: &Ticket, signal: Signal) -> Result<BarrierWaitResult, WaitError> {
@@ -268,45 +372,44 @@ impl Barrier {
         }
     }
 
-    /// This party's deadline passed (SPEC rule 9): if its generation has not completed, break
-    /// the barrier and report `TimedOut`; otherwise report how the generation ended.
-    pub(crate) fn expire(
-        &self,
-        ticket: &mut Ticket,
-        waker: &Waker,
-    ) -> Result<BarrierWaitResult, WaitError> {
+    /// This party's deadline passed (SPEC rule 9): if its generation has not ended, break the
+    /// barrier and report `TimedOut`; otherwise report how the generation ended.
+    pub(crate) fn expire(&self, ticket: &Ticket) -> Result<BarrierWaitResult, WaitError> {
         debug_assert!(ticket.can_time_out());
         let mut st = self.lock_state();
-        // Generations end under this lock, so a listener not notified now belongs to a
-        // generation that has not ended, and cannot become notified until we unlock.
-        if let Poll::Ready(result) = self.poll_ticket(ticket, &mut Context::from_waker(waker)) {
-            return result;
+        // Generations end under this lock: an outcome unset now stays unset until we unlock.
+        if let Some(signal) = ticket.outcome.get() {
+            drop(st);
+            return self.outcome(ticket, signal);
         }
-        self.break_locked(&mut st, Signal::Broken);
+        let woken = self.break_locked(&mut st, Signal::Broken);
+        drop(st);
+        woken.wake(self);
         Err(WaitError::TimedOut)
     }
 
     /// A waiting party's future was dropped (SPEC rule 8): withdraw its arrival unless its
     /// generation is sealed or over.
-    pub(crate) fn withdraw(&self, ticket: &mut Ticket) {
-        if ticket.leader {
-            // It sealed its generation: whoever finishes the previous one completes it.
+    pub(crate) fn withdraw(&self, ticket: &Ticket) {
+        if ticket.leader || ticket.outcome.get().is_some() {
             return;
         }
         let mut st = self.lock_state();
-        if let Poll::Ready(_) = self.poll_ticket(ticket, &mut Context::from_waker(Waker::noop())) {
+        if ticket.outcome.get().is_some() {
             return;
         }
-        let in_current = ticket.parity == (st.epoch & 1 == 1);
-        if in_current && st.completing {
+        let completing = st.completing;
+        let parties = self.parties;
+        let bucket = self.bucket_of(&mut st, ticket);
+        if bucket.seats.arrived() == parties {
+            debug_assert!(completing);
+            // Sealed: the generation completes without this party's pass.
             return;
         }
-        let seats = if in_current {
-            &mut st.current
-        } else {
-            &mut st.next
-        };
-        seats.give_back(ticket.index);
+        bucket.seats.give_back(ticket.index);
+        let old = bucket.wakers[ticket.index].take();
+        drop(st);
+        drop(old);
     }
 
     /// Runs the action for the sealed generation and releases it (SPEC rule 4), then completes
@@ -327,8 +430,9 @@ impl Barrier {
     }
 
     /// Runs the action for the sealed generation `epoch`, then releases it or, if the action
-    /// panicked, breaks the barrier. A panic resumes here unless `for_pending_leader`, in
-    /// which case it is kept for the pending leader to resume.
+    /// panicked, breaks the barrier. Returns the generation's number and, if the following
+    /// generation filled up meanwhile, its epoch, for the caller to complete it. A panic resumes
+    /// here unless `for_pending_leader`, in which case it is kept for the pending leader.
     fn run_and_release(
         &self,
         epoch: u64,
@@ -338,25 +442,43 @@ impl Barrier {
             None => Ok(()),
             Some(action) => {
                 let mut action = lock(action);
+                // Broken or reset since it was sealed: it gets no action (its parties already
+                // have `Broken`).
+                if !self.lock_state().is_completing(epoch) {
+                    return Err(WaitError::Broken);
+                }
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (*action)()))
             }
         };
         let mut st = self.lock_state();
+        // Broken or reset while the action ran?
+        let ours = st.is_completing(epoch);
         match ran {
-            Ok(()) => self.release(&mut st, epoch),
+            Ok(()) if ours => {
+                let (generation, woken) = self.release(&mut st);
+                let handoff = st.completing.then_some(st.epoch);
+                drop(st);
+                woken.wake(self);
+                Ok((generation, handoff))
+            }
+            Ok(()) => Err(WaitError::Broken),
             Err(payload) => {
-                let broke = st.epoch == epoch;
-                if broke {
-                    self.break_locked(&mut st, Signal::Panicked);
+                let woken = ours.then(|| self.break_locked(&mut st, Signal::Panicked));
+                let resume = if for_pending_leader {
+                    // The pending leader finds it when `Panicked` wakes it.
+                    st.handoff_panic = ours.then_some(payload);
+                    None
+                } else {
+                    Some(payload)
+                };
+                drop(st);
+                if let Some(woken) = woken {
+                    woken.wake(self);
                 }
-                if !for_pending_leader {
-                    drop(st);
-                    std::panic::resume_unwind(payload)
+                match resume {
+                    Some(payload) => std::panic::resume_unwind(payload),
+                    None => Err(WaitError::Broken),
                 }
-                if broke {
-                    st.handoff_panic = Some(payload);
-                }
-                Err(WaitError::Broken)
             }
         }
     }

@@ -2,9 +2,15 @@
 //! so that the loom models in `tests/loom.rs` explore every interleaving of the real code.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{Mutex, MutexGuard};
+pub(crate) use loom::sync::{
+    atomic::{AtomicU64, Ordering},
+    Mutex, MutexGuard,
+};
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Mutex, MutexGuard};
+pub(crate) use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Mutex, MutexGuard,
+};
 
 #[cfg(all(feature = "std", loom))]
 pub(crate) use loom::thread;
@@ -13,9 +19,8 @@ pub(crate) use std::thread;
 
 /// Locks `mutex`, ignoring poisoning.
 ///
-/// No critical section of this crate can panic half-way through an update (user code, the action
-/// and wakers, runs outside them or cannot unwind into them), so a poisoned lock still guards
-/// consistent data.
+/// No critical section of this crate runs user code (the action and wakers run outside them) or
+/// can panic half-way through an update, so a poisoned lock still guards consistent data.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()

@@ -102,7 +102,7 @@ impl<'a> BarrierWait<'a> {
         let ticket = match &mut self.state {
             WaitState::Waiting { ticket, .. } => ticket,
             WaitState::Done => panic!("`BarrierWait` polled after it completed"),
-            WaitState::Unpolled => match self.barrier.arrive() {
+            WaitState::Unpolled => match self.barrier.arrive(cx.waker()) {
                 Arrival::Broken => return self.finish(Err(WaitError::Broken)),
                 Arrival::Passed(result) => return self.finish(Ok(result)),
                 Arrival::Lead(seal) => {
@@ -126,7 +126,7 @@ impl<'a> BarrierWait<'a> {
                 }
             },
         };
-        match self.barrier.poll_ticket(ticket, cx) {
+        match self.barrier.poll_ticket(ticket, cx.waker()) {
             Poll::Ready(result) => self.finish(result),
             Poll::Pending => Poll::Pending,
         }
@@ -138,12 +138,12 @@ impl<'a> BarrierWait<'a> {
     }
 
     /// The deadline passed: time out unless the generation completed first.
-    fn expire(&mut self, cx: &mut Context<'_>) -> Poll<Result<BarrierWaitResult, WaitError>> {
-        let WaitState::Waiting { mut ticket, .. } = mem::replace(&mut self.state, WaitState::Done)
+    fn expire(&mut self) -> Poll<Result<BarrierWaitResult, WaitError>> {
+        let WaitState::Waiting { ticket, .. } = mem::replace(&mut self.state, WaitState::Done)
         else {
             unreachable!("only a waiting party expires")
         };
-        Poll::Ready(self.barrier.expire(&mut ticket, cx.waker()))
+        Poll::Ready(self.barrier.expire(&ticket))
     }
 
     fn finish(
@@ -168,7 +168,7 @@ impl Future for BarrierWait<'_> {
         } = &mut this.state
         {
             if timer.as_mut().poll(cx).is_ready() {
-                return this.expire(cx);
+                return this.expire();
             }
         }
         Poll::Pending
@@ -222,7 +222,7 @@ impl<D: Future> Future for WaitTimeout<'_, D> {
             return Poll::Ready(result);
         }
         if this.wait.can_time_out() && this.deadline.poll(cx).is_ready() {
-            return this.wait.expire(cx);
+            return this.wait.expire();
         }
         Poll::Pending
     }

@@ -27,7 +27,10 @@ fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
         RUNS.fetch_add(1, Relaxed);
         model();
     });
-    println!("loom model {name}: {} interleavings", RUNS.load(Relaxed) - before);
+    println!(
+        "loom model {name}: {} interleavings",
+        RUNS.load(Relaxed) - before
+    );
 }
 
 fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
@@ -209,27 +212,29 @@ fn blocking_and_async_parties_mix() {
 /// both parties lead their own generation.
 #[test]
 fn arrival_during_action_counts_toward_next_generation() {
-    check("arrival_during_action_counts_toward_next_generation", || {
-        let runs = Arc::new(AtomicUsizeLoom::new(0));
-        let counter = runs.clone();
-        let barrier = Arc::new(
-            Barrier::builder(1)
-                .action(move || {
-                    counter.fetch_add(1, SeqCst);
-                })
-                .build(),
-        );
-        let other = barrier.clone();
-        let thread = thread::spawn(move || block_on(other.wait()).unwrap());
-        let mine = block_on(barrier.wait()).unwrap();
-        let theirs = thread.join().unwrap();
-        assert!(mine.is_leader() && theirs.is_leader());
-        assert_eq!(mine.generation() + theirs.generation(), 1);
-        assert_eq!(runs.load(SeqCst), 2);
-        assert_eq!(barrier.generation(), 2);
-    });
+    check(
+        "arrival_during_action_counts_toward_next_generation",
+        || {
+            let runs = Arc::new(AtomicUsizeLoom::new(0));
+            let counter = runs.clone();
+            let barrier = Arc::new(
+                Barrier::builder(1)
+                    .action(move || {
+                        counter.fetch_add(1, SeqCst);
+                    })
+                    .build(),
+            );
+            let other = barrier.clone();
+            let thread = thread::spawn(move || block_on(other.wait()).unwrap());
+            let mine = block_on(barrier.wait()).unwrap();
+            let theirs = thread.join().unwrap();
+            assert!(mine.is_leader() && theirs.is_leader());
+            assert_eq!(mine.generation() + theirs.generation(), 1);
+            assert_eq!(runs.load(SeqCst), 2);
+            assert_eq!(barrier.generation(), 2);
+        },
+    );
 }
-
 
 /// Rules 1 and 8: a party whose arrival completes a generation while the previous action runs
 /// is sealed in at once; dropping its future right after arriving withdraws nothing, and the
