@@ -72,6 +72,7 @@ extern crate alloc;
 mod barrier;
 #[cfg(feature = "std")]
 mod blocking;
+mod bucket;
 mod builder;
 mod error;
 mod outcome;
@@ -80,6 +81,7 @@ mod result;
 mod seats;
 mod sync;
 mod wait;
+mod woken;
 
 pub use barrier::Barrier;
 pub use builder::BarrierBuilder;

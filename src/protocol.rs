@@ -11,92 +11,15 @@
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::any::Any;
 use core::mem;
 use core::task::{Poll, Waker};
 
+use crate::bucket::{Bucket, Recycled};
 use crate::outcome::{Outcome, Signal};
-use crate::seats::Seats;
 use crate::sync::{lock, MutexGuard};
+use crate::woken::Woken;
 use crate::{Barrier, BarrierWaitResult, WaitError};
-
-/// The parties of one generation.
-#[derive(Debug, Default)]
-pub(crate) struct Bucket {
-    pub(crate) seats: Seats,
-    /// The waiting parties' wakers, by index; `None` for a withdrawn party (and for the
-    /// completing party, which never waits).
-    wakers: Vec<Option<Waker>>,
-    /// Shared with the waiting parties; made by the first of them, so a generation without
-    /// waiters (one party) allocates nothing.
-    outcome: Option<Arc<Outcome>>,
-}
-
-impl Bucket {
-    const fn new() -> Self {
-        Bucket {
-            seats: Seats::new(),
-            wakers: Vec::new(),
-            outcome: None,
-        }
-    }
-
-    /// Seats a waiting party and returns its index and its share of the outcome.
-    fn sit(
-        &mut self,
-        index: usize,
-        waker: &Waker,
-        retired: &mut Option<Arc<Outcome>>,
-    ) -> Arc<Outcome> {
-        if index == self.wakers.len() {
-            self.wakers.push(Some(waker.clone()));
-        } else {
-            self.wakers[index] = Some(waker.clone());
-        }
-        self.outcome.get_or_insert_with(|| recycle(retired)).clone()
-    }
-
-    fn holds(&self, outcome: &Arc<Outcome>) -> bool {
-        self.outcome
-            .as_ref()
-            .is_some_and(|o| Arc::ptr_eq(o, outcome))
-    }
-
-    /// Ends this bucket's generation: publishes `signal` and moves the wakers to `woken`.
-    fn end(
-        &mut self,
-        signal: Signal,
-        woken: &mut Vec<Option<Waker>>,
-        retired: &mut Option<Arc<Outcome>>,
-    ) {
-        if let Some(outcome) = self.outcome.take() {
-            outcome.set(signal);
-            *retired = Some(outcome);
-        }
-        if woken.is_empty() {
-            mem::swap(&mut self.wakers, woken);
-        } else {
-            woken.append(&mut self.wakers);
-        }
-        self.seats.clear();
-    }
-}
-
-/// An outcome cell for a new generation: the retired one if all its parties are gone, so that
-/// steady rounds do not allocate, else a new one.
-fn recycle(retired: &mut Option<Arc<Outcome>>) -> Arc<Outcome> {
-    match retired.take() {
-        Some(mut outcome) => match Arc::get_mut(&mut outcome) {
-            Some(unshared) => {
-                *unshared = Outcome::pending();
-                outcome
-            }
-            None => Arc::new(Outcome::pending()),
-        },
-        None => Arc::new(Outcome::pending()),
-    }
-}
 
 /// The state behind the barrier's lock.
 #[derive(Debug)]
@@ -118,10 +41,8 @@ pub(crate) struct State {
     queued: VecDeque<Bucket>,
     /// The panic of an action run for a pending leader, for it to resume.
     handoff_panic: Option<Box<dyn Any + Send>>,
-    /// The wakers vector lent to the last release, for the next one (no allocation per round).
-    spare: Vec<Option<Waker>>,
-    /// The last ended generation's outcome cell, reused once its parties have let go of it.
-    retired: Option<Arc<Outcome>>,
+    /// What ended generations leave for the next ones, so that steady rounds do not allocate.
+    pub(crate) recycled: Recycled,
 }
 
 impl State {
@@ -148,29 +69,7 @@ impl State {
             current: Bucket::new(),
             queued: VecDeque::new(),
             handoff_panic: None,
-            spare: Vec::new(),
-            retired: None,
-        }
-    }
-}
-
-/// Wakers to wake once the lock is released.
-#[must_use = "the parties must be woken"]
-pub(crate) struct Woken(Vec<Option<Waker>>);
-
-impl Woken {
-    /// Wakes the parties (outside the lock: a waker may run executor code), then gives the
-    /// vector back for the next round.
-    pub(crate) fn wake(mut self, barrier: &Barrier) {
-        if self.0.is_empty() {
-            return;
-        }
-        for waker in self.0.drain(..).flatten() {
-            waker.wake();
-        }
-        let mut st = barrier.lock_state();
-        if st.spare.capacity() < self.0.capacity() {
-            st.spare = self.0;
+            recycled: Recycled::new(),
         }
     }
 }
@@ -227,7 +126,7 @@ impl Barrier {
         if !st.completing {
             let index = st.current.seats.take();
             if st.current.seats.arrived() < self.parties {
-                let outcome = st.current.sit(index, waker, &mut st.retired);
+                let outcome = st.current.sit(index, waker, &mut st.recycled);
                 return Arrival::Wait(Ticket {
                     outcome,
                     index,
@@ -263,7 +162,7 @@ impl Barrier {
         let bucket = st.queued.back_mut().expect("pushed if missing");
         let index = bucket.seats.take();
         let leader = bucket.seats.arrived() == self.parties;
-        let outcome = bucket.sit(index, waker, &mut st.retired);
+        let outcome = bucket.sit(index, waker, &mut st.recycled);
         Arrival::Wait(Ticket {
             outcome,
             index,
@@ -275,9 +174,9 @@ impl Barrier {
     /// queued one, which is sealed (completing) if it is full.
     fn release(&self, st: &mut State) -> (u64, Woken) {
         let generation = st.generation;
-        let mut woken = mem::take(&mut st.spare);
+        let mut woken = Woken::new();
         st.current
-            .end(Signal::Released(generation), &mut woken, &mut st.retired);
+            .end(Signal::Released(generation), &mut woken, &mut st.recycled);
         st.generation += 1;
         st.epoch += 1;
         st.completing = false;
@@ -285,20 +184,20 @@ impl Barrier {
             st.completing = next.seats.arrived() == self.parties;
             st.current = next;
         }
-        (generation, Woken(woken))
+        (generation, woken)
     }
 
     /// Ends the current and queued generations, with `current` for the current generation's
     /// parties and `Broken` for the queued ones', and leaves the barrier empty.
     fn end_all(&self, st: &mut State, current: Signal) -> Woken {
-        let mut woken = Vec::new();
-        st.current.end(current, &mut woken, &mut st.retired);
+        let mut woken = Woken::new();
+        st.current.end(current, &mut woken, &mut st.recycled);
         for mut bucket in mem::take(&mut st.queued) {
-            bucket.end(Signal::Broken, &mut woken, &mut st.retired);
+            bucket.end(Signal::Broken, &mut woken, &mut st.recycled);
         }
         st.completing = false;
         st.epoch += 1;
-        Woken(woken)
+        woken
     }
 
     /// Breaks the barrier (SPEC rule 5).
