@@ -5,6 +5,8 @@ use core::panic::{RefUnwindSafe, UnwindSafe};
 use crate::builder::DefaultTimeout;
 use crate::outcome::Signal;
 use crate::protocol::State;
+#[cfg(feature = "std")]
+use crate::sync::Condvar;
 use crate::sync::Mutex;
 use crate::{BarrierBuilder, BarrierWait};
 
@@ -44,6 +46,9 @@ pub(crate) type Action = Box<dyn FnMut() + Send>;
 pub struct Barrier {
     pub(crate) parties: usize,
     pub(crate) state: Mutex<State>,
+    /// Where blocking waits sleep, with `state`'s lock.
+    #[cfg(feature = "std")]
+    pub(crate) blocked: Condvar,
     /// `None` lets the completing party seal and release in one critical section.
     pub(crate) action: Option<Mutex<Action>>,
     pub(crate) timeout: Option<DefaultTimeout>,
@@ -63,6 +68,8 @@ macro_rules! new_barrier {
         Barrier {
             parties: $parties,
             state: Mutex::new(State::new()),
+            #[cfg(feature = "std")]
+            blocked: Condvar::new(),
             action: None,
             timeout: None,
         }

@@ -1,14 +1,13 @@
 //! Blocking waits for OS threads, on the same barrier as async tasks.
 
-use alloc::sync::Arc;
-use core::task::{Poll, Waker};
 use core::time::Duration;
-use std::task::Wake;
+use std::sync::PoisonError;
 #[cfg(not(loom))]
 use std::time::Instant;
 
-use crate::protocol::Arrival;
-use crate::sync::thread;
+use crate::outcome::Signal;
+use crate::protocol::{Arrival, State};
+use crate::sync::{Condvar, MutexGuard};
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
 #[cfg(loom)]
@@ -86,33 +85,58 @@ impl Barrier {
     }
 
     fn block(&self, deadline: Option<Instant>) -> Result<BarrierWaitResult, WaitError> {
-        let waker = thread_waker();
-        let ticket = match self.arrive(&waker) {
+        let ticket = match self.arrive(None) {
             Arrival::Broken => return Err(WaitError::Broken),
             Arrival::Passed(result) => return Ok(result),
             Arrival::Lead(seal) => return self.complete(seal),
             Arrival::Wait(ticket) => ticket,
         };
         let deadline = deadline.filter(|_| ticket.can_time_out());
-        loop {
-            if let Poll::Ready(result) = self.poll_ticket(&ticket, &waker) {
-                return result;
+        let mut st = self.lock_state();
+        st.blocked += 1;
+        // The outcome is published under this lock and `blocked` notified after it, so checking
+        // it before each wait (which releases the lock atomically) loses no wake-up.
+        let signal = loop {
+            if let Some(signal) = ticket.signal() {
+                break Some(signal);
             }
-            match deadline {
-                None => thread::park(),
+            st = match deadline {
+                None => wait(&self.blocked, st),
                 #[cfg(not(loom))]
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        return self.expire(&ticket);
+                        break None;
                     }
-                    thread::park_timeout(deadline - now);
+                    let (st, _) = self
+                        .blocked
+                        .wait_timeout(st, deadline - now)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    st
                 }
                 #[cfg(loom)]
                 Some(never) => match never {},
+            };
+        };
+        st.blocked -= 1;
+        match signal {
+            Some(signal) => {
+                drop(st);
+                self.outcome(&ticket, signal)
+            }
+            None => {
+                // The deadline passed with the generation not ended: break it (SPEC rule 9).
+                let woken = self.break_locked(&mut st, Signal::Broken);
+                drop(st);
+                woken.wake(self);
+                Err(WaitError::TimedOut)
             }
         }
     }
+}
+
+fn wait<'a>(condvar: &Condvar, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    condvar.wait(st).unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(not(loom))]
@@ -123,31 +147,4 @@ fn deadline_after(timeout: Duration) -> Option<Instant> {
 #[cfg(loom)]
 fn deadline_after(_: Duration) -> Option<Instant> {
     panic!("loom does not model time: blocking waits with a timeout are not supported under loom")
-}
-
-/// Wakes a thread parked in `Barrier::block`.
-struct Unparker(thread::Thread);
-
-impl Wake for Unparker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// This thread's waker, made once per thread so that blocking waits do not allocate for it.
-#[cfg(not(loom))]
-fn thread_waker() -> Waker {
-    std::thread_local! {
-        static WAKER: Waker = Waker::from(Arc::new(Unparker(thread::current())));
-    }
-    WAKER.with(Waker::clone)
-}
-
-#[cfg(loom)]
-fn thread_waker() -> Waker {
-    Waker::from(Arc::new(Unparker(thread::current())))
 }

@@ -12,8 +12,8 @@ use crate::woken::Woken;
 #[derive(Debug, Default)]
 pub(crate) struct Bucket {
     pub(crate) seats: Seats,
-    /// The waiting parties' wakers, by index; `None` for a withdrawn party (and for the
-    /// completing party, which never waits).
+    /// The waiting tasks' wakers, by index; `None` for a withdrawn party, a waiting thread
+    /// (woken through `Barrier::blocked`) and the completing party, which never waits.
     pub(crate) wakers: Vec<Option<Waker>>,
     /// Shared with the waiting parties; made by the first of them, so a generation without
     /// waiters (one party) allocates nothing.
@@ -59,17 +59,19 @@ impl Bucket {
         }
     }
 
-    /// Seats a waiting party at `index`: keeps its waker and returns its share of the outcome.
+    /// Seats a waiting party at `index`: keeps its waker, if it is a task, and returns its share
+    /// of the outcome.
     pub(crate) fn sit(
         &mut self,
         index: usize,
-        waker: &Waker,
+        waker: Option<&Waker>,
         recycled: &mut Recycled,
     ) -> Arc<Outcome> {
+        let waker = waker.cloned();
         if index == self.wakers.len() {
-            self.wakers.push(Some(waker.clone()));
+            self.wakers.push(waker);
         } else {
-            self.wakers[index] = Some(waker.clone());
+            self.wakers[index] = waker;
         }
         self.outcome
             .get_or_insert_with(|| recycled.outcome())

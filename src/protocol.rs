@@ -43,6 +43,8 @@ pub(crate) struct State {
     handoff_panic: Option<Box<dyn Any + Send>>,
     /// What ended generations leave for the next ones, so that steady rounds do not allocate.
     pub(crate) recycled: Recycled,
+    /// Threads waiting on `Barrier::blocked`.
+    pub(crate) blocked: usize,
 }
 
 impl State {
@@ -70,6 +72,7 @@ impl State {
             queued: VecDeque::new(),
             handoff_panic: None,
             recycled: Recycled::new(),
+            blocked: 0,
         }
     }
 }
@@ -85,6 +88,12 @@ pub(crate) struct Ticket {
 }
 
 impl Ticket {
+    /// How its generation ended, if it has.
+    #[cfg(feature = "std")]
+    pub(crate) fn signal(&self) -> Option<Signal> {
+        self.outcome.get()
+    }
+
     /// Whether a deadline applies to this party (a completing party never times out).
     pub(crate) fn can_time_out(&self) -> bool {
         !self.leader
@@ -116,8 +125,9 @@ impl Barrier {
         lock(&self.state)
     }
 
-    /// Makes the calling party arrive (SPEC rule 1); a waiting party will be woken by `waker`.
-    pub(crate) fn arrive(&self, waker: &Waker) -> Arrival {
+    /// Makes the calling party arrive (SPEC rule 1). A waiting task will be woken by `waker`; a
+    /// waiting thread (`None`) waits on `Barrier::blocked` instead.
+    pub(crate) fn arrive(&self, waker: Option<&Waker>) -> Arrival {
         let mut guard = self.lock_state();
         let st = &mut *guard;
         if st.broken {
@@ -174,7 +184,7 @@ impl Barrier {
     /// queued one, which is sealed (completing) if it is full.
     fn release(&self, st: &mut State) -> (u64, Woken) {
         let generation = st.generation;
-        let mut woken = Woken::new();
+        let mut woken = Woken::new(st.blocked > 0);
         st.current
             .end(Signal::Released(generation), &mut woken, &mut st.recycled);
         st.generation += 1;
@@ -190,7 +200,7 @@ impl Barrier {
     /// Ends the current and queued generations, with `current` for the current generation's
     /// parties and `Broken` for the queued ones', and leaves the barrier empty.
     fn end_all(&self, st: &mut State, current: Signal) -> Woken {
-        let mut woken = Woken::new();
+        let mut woken = Woken::new(st.blocked > 0);
         st.current.end(current, &mut woken, &mut st.recycled);
         for mut bucket in mem::take(&mut st.queued) {
             bucket.end(Signal::Broken, &mut woken, &mut st.recycled);
@@ -231,6 +241,7 @@ impl Barrier {
         }
         let bucket = self.bucket_of(&mut st, ticket);
         let slot = &mut bucket.wakers[ticket.index];
+        debug_assert!(slot.is_some(), "only tasks poll");
         if slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
             return Poll::Pending;
         }
@@ -251,7 +262,12 @@ impl Barrier {
             .expect("a party whose generation has not ended is in a bucket")
     }
 
-    fn outcome(&self, ticket: &Ticket, signal: Signal) -> Result<BarrierWaitResult, WaitError> {
+    /// What a party whose generation ended with `signal` gets (call it without the lock).
+    pub(crate) fn outcome(
+        &self,
+        ticket: &Ticket,
+        signal: Signal,
+    ) -> Result<BarrierWaitResult, WaitError> {
         match signal {
             Signal::Released(generation) => Ok(BarrierWaitResult {
                 index: ticket.index,

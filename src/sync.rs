@@ -13,9 +13,9 @@ pub(crate) use std::sync::{
 };
 
 #[cfg(all(feature = "std", loom))]
-pub(crate) use loom::thread;
+pub(crate) use loom::sync::Condvar;
 #[cfg(all(feature = "std", not(loom)))]
-pub(crate) use std::thread;
+pub(crate) use std::sync::Condvar;
 
 /// Locks `mutex`, ignoring poisoning.
 ///

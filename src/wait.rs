@@ -102,7 +102,7 @@ impl<'a> BarrierWait<'a> {
         let ticket = match &mut self.state {
             WaitState::Waiting { ticket, .. } => ticket,
             WaitState::Done => panic!("`BarrierWait` polled after it completed"),
-            WaitState::Unpolled => match self.barrier.arrive(cx.waker()) {
+            WaitState::Unpolled => match self.barrier.arrive(Some(cx.waker())) {
                 Arrival::Broken => return self.finish(Err(WaitError::Broken)),
                 Arrival::Passed(result) => return self.finish(Ok(result)),
                 Arrival::Lead(seal) => {

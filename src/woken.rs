@@ -21,15 +21,20 @@ pub(crate) struct Woken {
     many: Vec<Option<Waker>>,
     /// `many` is the state's recycled vector, to be given back.
     lent: bool,
+    /// Threads wait on `Barrier::blocked`: notify them all.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    threads: bool,
 }
 
 impl Woken {
-    pub(crate) fn new() -> Self {
+    /// Wakers to collect; `threads` if any thread waits on `Barrier::blocked`.
+    pub(crate) fn new(threads: bool) -> Self {
         Woken {
             few: Default::default(),
             n_few: 0,
             many: Vec::new(),
             lent: false,
+            threads,
         }
     }
 
@@ -58,6 +63,11 @@ impl Woken {
 
     /// Wakes the parties (call it with the lock released), then gives the borrowed vector back.
     pub(crate) fn wake(mut self, barrier: &Barrier) {
+        #[cfg(feature = "std")]
+        if self.threads {
+            // One call wakes every blocked thread, as `std::sync::Barrier` does.
+            barrier.blocked.notify_all();
+        }
         for waker in self.few[..self.n_few].iter_mut().filter_map(Option::take) {
             waker.wake();
         }

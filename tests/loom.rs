@@ -263,3 +263,17 @@ fn dropped_pending_leader_generation_still_completes() {
         assert_eq!(barrier.n_waiting(), 0);
     });
 }
+
+/// Rules 5 and 11: `abort()` wakes a thread blocked in `wait_blocking` (or the thread arrives
+/// after it and fails at once); either way it gets `Broken` and nothing hangs.
+#[test]
+fn abort_wakes_blocked_thread() {
+    check("abort_wakes_blocked_thread", || {
+        let barrier = Arc::new(Barrier::new(2));
+        let other = barrier.clone();
+        let thread = thread::spawn(move || other.wait_blocking());
+        barrier.abort();
+        assert_eq!(thread.join().unwrap(), Err(WaitError::Broken));
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
