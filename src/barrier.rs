@@ -154,11 +154,12 @@ impl Barrier {
     ///
     /// Dropping the future
     /// - before its first poll does nothing;
-    /// - after it arrived and before its generation completed withdraws the arrival:
+    /// - after it arrived and before its generation's last party arrived withdraws the arrival:
     ///   [`n_waiting()`](Barrier::n_waiting) goes down by one, the barrier is not broken, and
     ///   the generation waits for one more arrival (its index goes to that arrival);
-    /// - after its generation completed does nothing to the others: they are released, and this
-    ///   party's pass is lost.
+    /// - after its generation's last party arrived (the generation is then sealed, even while
+    ///   the action runs) does nothing to the others: they are released, and this party's pass
+    ///   is lost.
     ///
     /// So `tokio::time::timeout(d, barrier.wait())` and a losing `select!` branch give up
     /// quietly. To give up *loudly*, breaking the barrier as Python and Java do, use

@@ -25,28 +25,38 @@ pub(crate) struct Bucket {
 pub(crate) struct Recycled {
     /// A wakers vector lent out to wake a large generation, once it is given back.
     pub(crate) wakers: Vec<Option<Waker>>,
-    /// The last ended generation's outcome cell.
-    outcome: Option<Arc<Outcome>>,
+    /// The last ended generations' outcome cells, newest last. Their parties let go of a cell
+    /// as they are polled, which with many tasks can take a generation or two.
+    outcomes: [Option<Arc<Outcome>>; RETIRED],
 }
+
+/// How many ended generations' outcome cells are kept for reuse.
+const RETIRED: usize = 3;
 
 impl Recycled {
     pub(crate) const fn new() -> Self {
         Recycled {
             wakers: Vec::new(),
-            outcome: None,
+            outcomes: [None, None, None],
         }
     }
 
-    /// An outcome cell for a new generation: the retired one if all its parties have let go
-    /// of it, else a new one.
+    /// An outcome cell for a new generation: a retired one that all its parties have let go
+    /// of, else a new one.
     fn outcome(&mut self) -> Arc<Outcome> {
-        if let Some(mut outcome) = self.outcome.take() {
-            if let Some(unshared) = Arc::get_mut(&mut outcome) {
+        for slot in &mut self.outcomes {
+            if let Some(unshared) = slot.as_mut().and_then(Arc::get_mut) {
                 *unshared = Outcome::pending();
-                return outcome;
+                return slot.take().expect("just matched");
             }
         }
         Arc::new(Outcome::pending())
+    }
+
+    /// Keeps an ended generation's cell, dropping the oldest one kept.
+    fn retire(&mut self, outcome: Arc<Outcome>) {
+        self.outcomes.rotate_left(1);
+        self.outcomes[RETIRED - 1] = Some(outcome);
     }
 }
 
@@ -90,7 +100,7 @@ impl Bucket {
     pub(crate) fn end(&mut self, signal: Signal, woken: &mut Woken, recycled: &mut Recycled) {
         if let Some(outcome) = self.outcome.take() {
             outcome.set(signal);
-            recycled.outcome = Some(outcome);
+            recycled.retire(outcome);
         }
         woken.take(&mut self.wakers, &mut recycled.wakers);
         self.seats.clear();

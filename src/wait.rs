@@ -175,7 +175,7 @@ impl Future for BarrierWait<'_> {
     }
 }
 
-// `BarrierWait` is `Unpin` (it holds no pinned data: the listener is boxed), so withdrawal can
+// `BarrierWait` is `Unpin` (it holds no pinned data; the timer is boxed), so withdrawal can
 // live in a plain `Drop` rather than `PinnedDrop`.
 impl Drop for BarrierWait<'_> {
     fn drop(&mut self) {
