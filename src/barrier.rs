@@ -3,7 +3,7 @@ use core::fmt;
 use core::panic::{RefUnwindSafe, UnwindSafe};
 
 use crate::builder::DefaultTimeout;
-use crate::outcome::Signal;
+use crate::ends::{Ends, Signal};
 use crate::protocol::State;
 #[cfg(feature = "std")]
 use crate::sync::Condvar;
@@ -46,6 +46,8 @@ pub(crate) type Action = Box<dyn FnMut() + Send>;
 pub struct Barrier {
     pub(crate) parties: usize,
     pub(crate) state: Mutex<State>,
+    /// Which generations have ended and how, for waiting parties to read without the lock.
+    pub(crate) ends: Ends,
     /// Where blocking waits sleep, with `state`'s lock.
     #[cfg(feature = "std")]
     pub(crate) blocked: Condvar,
@@ -68,6 +70,7 @@ macro_rules! new_barrier {
         Barrier {
             parties: $parties,
             state: Mutex::new(State::new()),
+            ends: Ends::new(),
             #[cfg(feature = "std")]
             blocked: Condvar::new(),
             action: None,

@@ -2,16 +2,16 @@
 
 use core::time::Duration;
 use std::sync::PoisonError;
-#[cfg(not(loom))]
-use std::time::Instant;
 
-use crate::outcome::Signal;
 use crate::protocol::{Arrival, State};
 use crate::sync::{Condvar, MutexGuard};
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
+#[cfg(not(loom))]
+pub(crate) use std::time::Instant;
+/// Loom does not model time: no deadline can be made under it.
 #[cfg(loom)]
-type Instant = core::convert::Infallible;
+pub(crate) type Instant = core::convert::Infallible;
 
 impl Barrier {
     /// Blocks the current thread until all parties have arrived.
@@ -85,58 +85,44 @@ impl Barrier {
     }
 
     fn block(&self, deadline: Option<Instant>) -> Result<BarrierWaitResult, WaitError> {
-        let ticket = match self.arrive(None) {
-            Arrival::Broken => return Err(WaitError::Broken),
-            Arrival::Passed(result) => return Ok(result),
-            Arrival::Lead(seal) => return self.complete(seal),
-            Arrival::Wait(ticket) => ticket,
-        };
-        let deadline = deadline.filter(|_| ticket.can_time_out());
-        let mut st = self.lock_state();
-        st.blocked += 1;
-        // The outcome is published under this lock and `blocked` notified after it, so checking
-        // it before each wait (which releases the lock atomically) loses no wake-up.
-        let signal = loop {
-            if let Some(signal) = ticket.signal() {
-                break Some(signal);
-            }
-            st = match deadline {
-                None => wait(&self.blocked, st),
-                #[cfg(not(loom))]
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break None;
-                    }
-                    let (st, _) = self
-                        .blocked
-                        .wait_timeout(st, deadline - now)
-                        .unwrap_or_else(PoisonError::into_inner);
-                    st
-                }
-                #[cfg(loom)]
-                Some(never) => match never {},
-            };
-        };
-        st.blocked -= 1;
-        match signal {
-            Some(signal) => {
-                drop(st);
-                self.outcome(&ticket, signal)
-            }
-            None => {
-                // The deadline passed with the generation not ended: break it (SPEC rule 9).
-                let woken = self.break_locked(&mut st, Signal::Broken);
-                drop(st);
-                woken.wake(self);
-                Err(WaitError::TimedOut)
+        match self.arrive(None) {
+            Arrival::Broken => Err(WaitError::Broken),
+            Arrival::Passed(result) => Ok(result),
+            Arrival::Lead(seal) => self.complete(seal),
+            Arrival::Wait(ticket) => {
+                let deadline = deadline.filter(|_| ticket.can_time_out());
+                self.block_on_ticket(&ticket, deadline)
             }
         }
     }
 }
 
-fn wait<'a>(condvar: &Condvar, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-    condvar.wait(st).unwrap_or_else(PoisonError::into_inner)
+/// Waits on `condvar` until notified (or spuriously woken), or until `deadline`; returns the
+/// relocked state and whether the deadline has passed.
+pub(crate) fn wait<'a>(
+    condvar: &Condvar,
+    st: MutexGuard<'a, State>,
+    deadline: Option<Instant>,
+) -> (MutexGuard<'a, State>, bool) {
+    match deadline {
+        None => (
+            condvar.wait(st).unwrap_or_else(PoisonError::into_inner),
+            false,
+        ),
+        #[cfg(not(loom))]
+        Some(deadline) => {
+            let now = Instant::now();
+            if now >= deadline {
+                return (st, true);
+            }
+            let (st, _) = condvar
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner);
+            (st, Instant::now() >= deadline)
+        }
+        #[cfg(loom)]
+        Some(never) => match never {},
+    }
 }
 
 #[cfg(not(loom))]

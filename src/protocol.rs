@@ -2,21 +2,21 @@
 //! transitions on it.
 //!
 //! A waiting party arrives under `Barrier::state`'s lock, leaving its waker in its seat and
-//! taking a share of its generation's [`Outcome`]. Every transition that ends a generation
-//! (completion, abort, reset, a timeout, a panicking action) publishes that outcome under the
-//! same lock and wakes the parties after unlocking. So a party that holds the lock and finds its
-//! outcome unset knows its generation has not ended, and a released party reads its result from
-//! the outcome without taking the lock again.
+//! noting its generation's epoch. Every transition that ends a generation (completion, abort,
+//! reset, a timeout, a panicking action) happens under the same lock, publishes the end in
+//! `Barrier::ends` before unlocking and wakes the parties after. So a party that holds the lock
+//! and sees its generation open knows it stays open until it unlocks, and a released party
+//! learns so from two atomic loads, without the lock.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::any::Any;
 use core::mem;
 use core::task::{Poll, Waker};
 
-use crate::bucket::{Bucket, Recycled};
-use crate::outcome::{Outcome, Signal};
+use crate::bucket::Bucket;
+use crate::ends::{Broken, Seen, Signal};
 use crate::sync::{lock, MutexGuard};
 use crate::woken::Woken;
 use crate::{Barrier, BarrierWaitResult, WaitError};
@@ -29,9 +29,6 @@ pub(crate) struct State {
     pub(crate) broken: bool,
     /// `current` is sealed: its last party arrived and the action is running, outside the lock.
     pub(crate) completing: bool,
-    /// Serial number of `current`, moved on whenever it ends, so that a completing party can
-    /// tell whether its generation was broken or reset while its action ran.
-    epoch: u64,
     /// The generation being filled (or completing).
     current: Bucket,
     /// Arrivals while `current` completes, by generation: they count toward the following
@@ -39,15 +36,34 @@ pub(crate) struct State {
     /// *pending leader*, and whoever finishes `current` runs their actions in turn (see
     /// `Barrier::complete`). Empty unless `completing`.
     queued: VecDeque<Bucket>,
+    /// The epoch the next new bucket gets.
+    next_epoch: u64,
+    /// How recently broken generations ended, for their parties.
+    broken_ends: Broken,
     /// The panic of an action run for a pending leader, for it to resume.
     handoff_panic: Option<Box<dyn Any + Send>>,
-    /// What ended generations leave for the next ones, so that steady rounds do not allocate.
-    pub(crate) recycled: Recycled,
+    /// A wakers vector for large releases to borrow, so that steady rounds do not allocate.
+    pub(crate) spare: Vec<Option<Waker>>,
     /// Threads waiting on `Barrier::blocked`.
     pub(crate) blocked: usize,
 }
 
 impl State {
+    pub(crate) const fn new() -> Self {
+        State {
+            generation: 0,
+            broken: false,
+            completing: false,
+            current: Bucket::new(0),
+            queued: VecDeque::new(),
+            next_epoch: 1,
+            broken_ends: Broken::new(),
+            handoff_panic: None,
+            spare: Vec::new(),
+            blocked: 0,
+        }
+    }
+
     /// Parties arrived in the generation being filled (all of them while it completes).
     pub(crate) fn n_waiting(&self, parties: usize) -> usize {
         if self.completing {
@@ -59,28 +75,32 @@ impl State {
 
     /// Whether generation `epoch` is sealed and completing (not yet released, broken or reset).
     fn is_completing(&self, epoch: u64) -> bool {
-        self.epoch == epoch && self.completing
+        self.completing && self.current.epoch == epoch
     }
 
-    pub(crate) const fn new() -> Self {
-        State {
-            generation: 0,
-            broken: false,
-            completing: false,
-            epoch: 0,
-            current: Bucket::new(),
-            queued: VecDeque::new(),
-            handoff_panic: None,
-            recycled: Recycled::new(),
-            blocked: 0,
+    fn new_epoch(&mut self) -> u64 {
+        self.next_epoch += 1;
+        self.next_epoch - 1
+    }
+
+    /// The bucket of a party whose generation has not ended.
+    fn bucket(&mut self, epoch: u64) -> &mut Bucket {
+        if self.current.epoch == epoch {
+            return &mut self.current;
         }
+        self.queued
+            .iter_mut()
+            .find(|bucket| bucket.epoch == epoch)
+            .expect("an open generation has a bucket")
     }
 }
 
 /// A party waiting to be released.
 #[derive(Debug)]
 pub(crate) struct Ticket {
-    outcome: Arc<Outcome>,
+    epoch: u64,
+    /// The generation's number, should it be released.
+    generation: u64,
     index: usize,
     /// This party completed its generation while the previous one was completing: it is that
     /// generation's leader, it cannot withdraw and it does not time out.
@@ -88,12 +108,6 @@ pub(crate) struct Ticket {
 }
 
 impl Ticket {
-    /// How its generation ended, if it has.
-    #[cfg(feature = "std")]
-    pub(crate) fn signal(&self) -> Option<Signal> {
-        self.outcome.get()
-    }
-
     /// Whether a deadline applies to this party (a completing party never times out).
     pub(crate) fn can_time_out(&self) -> bool {
         !self.leader
@@ -135,10 +149,11 @@ impl Barrier {
         }
         if !st.completing {
             let index = st.current.seats.take();
-            if st.current.seats.arrived() < self.parties {
-                let outcome = st.current.sit(index, waker, &mut st.recycled);
+            if !st.current.is_full(self.parties) {
+                st.current.sit(index, waker);
                 return Arrival::Wait(Ticket {
-                    outcome,
+                    epoch: st.current.epoch,
+                    generation: st.generation,
                     index,
                     leader: false,
                 });
@@ -156,64 +171,75 @@ impl Barrier {
             }
             st.completing = true;
             return Arrival::Lead(Seal {
-                epoch: st.epoch,
+                epoch: st.current.epoch,
                 index,
             });
         }
         // The current generation is running its action: count toward the first following
         // generation that is not full yet.
-        if st
-            .queued
-            .back()
-            .is_none_or(|b| b.seats.arrived() == self.parties)
-        {
-            st.queued.push_back(Bucket::new());
+        if st.queued.back().is_none_or(|b| b.is_full(self.parties)) {
+            let epoch = st.new_epoch();
+            st.queued.push_back(Bucket::new(epoch));
         }
+        let generation = st.generation + st.queued.len() as u64;
         let bucket = st.queued.back_mut().expect("pushed if missing");
         let index = bucket.seats.take();
-        let leader = bucket.seats.arrived() == self.parties;
-        let outcome = bucket.sit(index, waker, &mut st.recycled);
+        bucket.sit(index, waker);
         Arrival::Wait(Ticket {
-            outcome,
+            epoch: bucket.epoch,
+            generation,
             index,
-            leader,
+            leader: bucket.is_full(self.parties),
         })
     }
 
     /// Releases the sealed current generation (SPEC rules 3 and 7) and promotes the first
-    /// queued one, which is sealed (completing) if it is full.
+    /// queued one, which is sealed (completing) if it is full. Returns the released
+    /// generation's number.
     fn release(&self, st: &mut State) -> (u64, Woken) {
         let generation = st.generation;
-        let mut woken = Woken::new(st.blocked > 0);
-        st.current
-            .end(Signal::Released(generation), &mut woken, &mut st.recycled);
         st.generation += 1;
-        st.epoch += 1;
+        let mut woken = Woken::new(st.blocked > 0);
         st.completing = false;
-        if let Some(next) = st.queued.pop_front() {
-            st.completing = next.seats.arrived() == self.parties;
-            st.current = next;
+        match st.queued.pop_front() {
+            Some(next) => {
+                let mut ended = mem::replace(&mut st.current, next);
+                ended.end(0, &mut woken, &mut st.spare);
+                st.completing = st.current.is_full(self.parties);
+            }
+            None => {
+                let epoch = st.new_epoch();
+                st.current.end(epoch, &mut woken, &mut st.spare);
+            }
         }
+        self.ends.ended_below(st.current.epoch);
         (generation, woken)
     }
 
-    /// Ends the current and queued generations, with `current` for the current generation's
+    /// Ends the current and queued generations, with `first` for the current generation's
     /// parties and `Broken` for the queued ones', and leaves the barrier empty.
-    fn end_all(&self, st: &mut State, current: Signal) -> Woken {
+    fn end_all(&self, st: &mut State, first: Signal) -> Woken {
         let mut woken = Woken::new(st.blocked > 0);
-        st.current.end(current, &mut woken, &mut st.recycled);
+        let first_epoch = st.current.epoch;
+        let last_epoch = st.queued.back().map_or(first_epoch, |b| b.epoch);
+        let unread = st.current.sitting + st.queued.iter().map(|b| b.sitting).sum::<usize>();
+        st.broken_ends
+            .record(first_epoch, last_epoch, first, unread);
         for mut bucket in mem::take(&mut st.queued) {
-            bucket.end(Signal::Broken, &mut woken, &mut st.recycled);
+            bucket.end(0, &mut woken, &mut st.spare);
         }
+        let epoch = st.new_epoch();
+        st.current.end(epoch, &mut woken, &mut st.spare);
         st.completing = false;
-        st.epoch += 1;
+        self.ends.broken_below(last_epoch + 1);
+        self.ends.ended_below(epoch);
         woken
     }
 
     /// Breaks the barrier (SPEC rule 5).
-    pub(crate) fn break_locked(&self, st: &mut State, current: Signal) -> Woken {
+    pub(crate) fn break_locked(&self, st: &mut State, first: Signal) -> Woken {
         st.broken = true;
-        self.end_all(st, current)
+        self.end_all(st, first)
     }
 
     /// Empties the barrier, giving every waiting party `Broken` (SPEC rule 6).
@@ -224,23 +250,36 @@ impl Barrier {
         self.end_all(st, Signal::Broken)
     }
 
-    /// Polls a waiting party: ready once its generation ended. A waiting party re-registers
-    /// `waker` if it changed.
+    /// How a waiting party's generation ended, if it has; `st`, if given, is the state locked
+    /// by the caller. Once it returns `Some`, the ticket is spent: the caller must not ask again.
+    fn ended(&self, ticket: &Ticket, st: Option<&mut State>) -> Option<Signal> {
+        match self.ends.seen(ticket.epoch) {
+            Seen::Open => None,
+            Seen::Released => Some(Signal::Released),
+            Seen::Ask => Some(match st {
+                Some(st) => st.broken_ends.take(ticket.epoch),
+                None => self.lock_state().broken_ends.take(ticket.epoch),
+            }),
+        }
+    }
+
+    /// Polls a waiting party: ready once its generation ended (the ticket is then spent). A
+    /// waiting party re-registers `waker` if it changed.
     pub(crate) fn poll_ticket(
         &self,
         ticket: &Ticket,
         waker: &Waker,
     ) -> Poll<Result<BarrierWaitResult, WaitError>> {
-        if let Some(signal) = ticket.outcome.get() {
+        if let Some(signal) = self.ended(ticket, None) {
             return Poll::Ready(self.outcome(ticket, signal));
         }
         let mut st = self.lock_state();
-        if let Some(signal) = ticket.outcome.get() {
+        // Generations end under this lock: one open now stays open until we unlock.
+        if let Some(signal) = self.ended(ticket, Some(&mut st)) {
             drop(st);
             return Poll::Ready(self.outcome(ticket, signal));
         }
-        let bucket = self.bucket_of(&mut st, ticket);
-        let slot = &mut bucket.wakers[ticket.index];
+        let slot = &mut st.bucket(ticket.epoch).wakers[ticket.index];
         debug_assert!(slot.is_some(), "only tasks poll");
         if slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
             return Poll::Pending;
@@ -251,15 +290,36 @@ impl Barrier {
         Poll::Pending
     }
 
-    /// The bucket of a party whose generation has not ended.
-    fn bucket_of<'s>(&self, st: &'s mut State, ticket: &Ticket) -> &'s mut Bucket {
-        if st.current.holds(&ticket.outcome) {
-            return &mut st.current;
+    /// Blocks the calling thread on `Barrier::blocked` until its generation ends or `deadline`
+    /// passes (then it breaks the barrier: SPEC rule 9).
+    #[cfg(feature = "std")]
+    pub(crate) fn block_on_ticket(
+        &self,
+        ticket: &Ticket,
+        deadline: Option<crate::blocking::Instant>,
+    ) -> Result<BarrierWaitResult, WaitError> {
+        let mut st = self.lock_state();
+        st.blocked += 1;
+        // Ends are published under this lock and `blocked` notified after it, so checking before
+        // each wait (which releases the lock atomically) loses no wake-up.
+        let signal = loop {
+            if let Some(signal) = self.ended(ticket, Some(&mut st)) {
+                break Some(signal);
+            }
+            let (relocked, expired) = crate::blocking::wait(&self.blocked, st, deadline);
+            st = relocked;
+            if expired {
+                break self.ended(ticket, Some(&mut st));
+            }
+        };
+        st.blocked -= 1;
+        match signal {
+            Some(signal) => {
+                drop(st);
+                self.outcome(ticket, signal)
+            }
+            None => self.time_out(st, ticket),
         }
-        st.queued
-            .iter_mut()
-            .find(|bucket| bucket.holds(&ticket.outcome))
-            .expect("a party whose generation has not ended is in a bucket")
     }
 
     /// What a party whose generation ended with `signal` gets (call it without the lock).
@@ -269,9 +329,9 @@ impl Barrier {
         signal: Signal,
     ) -> Result<BarrierWaitResult, WaitError> {
         match signal {
-            Signal::Released(generation) => Ok(BarrierWaitResult {
+            Signal::Released => Ok(BarrierWaitResult {
                 index: ticket.index,
-                generation,
+                generation: ticket.generation,
                 leader: ticket.leader,
             }),
             Signal::Broken => Err(WaitError::Broken),
@@ -290,14 +350,24 @@ impl Barrier {
     /// This party's deadline passed (SPEC rule 9): if its generation has not ended, break the
     /// barrier and report `TimedOut`; otherwise report how the generation ended.
     pub(crate) fn expire(&self, ticket: &Ticket) -> Result<BarrierWaitResult, WaitError> {
-        debug_assert!(ticket.can_time_out());
         let mut st = self.lock_state();
-        // Generations end under this lock: an outcome unset now stays unset until we unlock.
-        if let Some(signal) = ticket.outcome.get() {
+        if let Some(signal) = self.ended(ticket, Some(&mut st)) {
             drop(st);
             return self.outcome(ticket, signal);
         }
+        self.time_out(st, ticket)
+    }
+
+    /// Breaks the barrier for a party whose deadline passed with its generation open.
+    fn time_out(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        ticket: &Ticket,
+    ) -> Result<BarrierWaitResult, WaitError> {
+        debug_assert!(ticket.can_time_out());
         let woken = self.break_locked(&mut st, Signal::Broken);
+        // This party was counted among the parties to tell: it knows already.
+        st.broken_ends.take(ticket.epoch);
         drop(st);
         woken.wake(self);
         Err(WaitError::TimedOut)
@@ -306,25 +376,22 @@ impl Barrier {
     /// A waiting party's future was dropped (SPEC rule 8): withdraw its arrival unless its
     /// generation is sealed or over.
     pub(crate) fn withdraw(&self, ticket: &Ticket) {
-        if ticket.leader || ticket.outcome.get().is_some() {
+        if self.ends.seen(ticket.epoch) == Seen::Released {
             return;
         }
         let mut st = self.lock_state();
-        if ticket.outcome.get().is_some() {
-            return;
+        if self.ended(ticket, Some(&mut st)).is_some() {
+            return; // over; the ticket is spent
         }
-        let completing = st.completing;
         let parties = self.parties;
-        let bucket = self.bucket_of(&mut st, ticket);
-        if bucket.seats.arrived() == parties {
-            debug_assert!(completing);
-            // Sealed: the generation completes without this party's pass.
-            return;
-        }
-        bucket.seats.give_back(ticket.index);
+        let bucket = st.bucket(ticket.epoch);
         let old = bucket.wakers[ticket.index].take();
+        bucket.sitting -= 1;
+        if !bucket.is_full(parties) {
+            bucket.seats.give_back(ticket.index);
+        } // else sealed: the generation completes without this party's pass
         drop(st);
-        drop(old);
+        drop(old); // outside the lock: dropping a waker may run executor code
     }
 
     /// Runs the action for the sealed generation and releases it (SPEC rule 4), then completes
@@ -371,7 +438,7 @@ impl Barrier {
         match ran {
             Ok(()) if ours => {
                 let (generation, woken) = self.release(&mut st);
-                let handoff = st.completing.then_some(st.epoch);
+                let handoff = st.completing.then_some(st.current.epoch);
                 drop(st);
                 woken.wake(self);
                 Ok((generation, handoff))
@@ -396,5 +463,57 @@ impl Barrier {
                 }
             }
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use core::future::Future;
+    use core::pin::Pin;
+    use core::task::{Context, Poll, Waker};
+
+    use crate::Barrier;
+
+    fn poll<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+        Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn records(barrier: &Barrier) -> usize {
+        barrier.lock_state().broken_ends.len()
+    }
+
+    #[test]
+    fn broken_ends_are_forgotten_once_every_party_read_them() {
+        let barrier = Barrier::new(3);
+        let (mut a, mut b) = (barrier.wait(), barrier.wait());
+        assert!(poll(&mut a).is_pending() && poll(&mut b).is_pending());
+        barrier.abort();
+        assert_eq!(records(&barrier), 1);
+        assert!(poll(&mut a).is_ready());
+        assert_eq!(records(&barrier), 1);
+        assert!(poll(&mut b).is_ready());
+        assert_eq!(records(&barrier), 0);
+    }
+
+    #[test]
+    fn broken_ends_are_forgotten_when_parties_drop_unread() {
+        let barrier = Barrier::new(3);
+        let (mut a, mut b) = (barrier.wait(), barrier.wait());
+        assert!(poll(&mut a).is_pending() && poll(&mut b).is_pending());
+        barrier.reset();
+        drop((a, b));
+        assert_eq!(records(&barrier), 0);
+    }
+
+    #[test]
+    fn broken_ends_are_forgotten_after_a_timeout() {
+        let barrier = Barrier::new(3);
+        let mut a = barrier.wait();
+        let mut b = barrier.wait().timeout(core::future::ready(()));
+        assert!(poll(&mut a).is_pending());
+        assert!(poll(&mut b).is_ready()); // timed out: broke the barrier
+        assert_eq!(records(&barrier), 1);
+        assert!(poll(&mut a).is_ready());
+        assert_eq!(records(&barrier), 0);
     }
 }

@@ -76,8 +76,8 @@ impl Woken {
         }
         if self.lent {
             let mut st = barrier.lock_state();
-            if st.recycled.wakers.capacity() < self.many.capacity() {
-                st.recycled.wakers = self.many;
+            if st.spare.capacity() < self.many.capacity() {
+                st.spare = self.many;
             }
         }
     }

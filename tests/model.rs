@@ -612,7 +612,11 @@ fn env_u64(name: &str, default: u64) -> u64 {
 fn barrier_matches_sequential_model() {
     // Unoptimized builds (plain `cargo test`) run 20x fewer; CI also runs the full count in
     // release.
-    let default_cases = if cfg!(debug_assertions) { 5_000 } else { 100_000 };
+    let default_cases = if cfg!(debug_assertions) {
+        5_000
+    } else {
+        100_000
+    };
     let cases = env_u64("MODEL_CASES", default_cases) as u32;
     let seed = env_u64("MODEL_SEED", 0x05ee_dba7_71e5);
     let mut seed_bytes = [0u8; 32];

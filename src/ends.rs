@@ -1,0 +1,146 @@
+//! Which generations have ended, and how: published by the transitions that end them (under the
+//! barrier's lock) for waiting parties to read without it.
+//!
+//! Every generation (every bucket of parties) has an *epoch*, a serial number handed out in
+//! order. Generations end in epoch order, so "has mine ended?" is one comparison with the epoch
+//! of the oldest open generation. How it ended is almost always "released"; a break or a reset
+//! records the epochs it ended in the state, and only their parties (and parties of released
+//! generations older than a break) take the lock to read it.
+
+use alloc::vec::Vec;
+
+use crate::sync::{AtomicU64, Ordering};
+
+/// How a generation ended, for its waiting parties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// It completed.
+    Released,
+    /// It was broken or reset.
+    Broken,
+    /// Its action panicked; a pending leader (see `Ticket::leader`) takes the payload from
+    /// `State::handoff_panic`, the others see `Broken`.
+    Panicked,
+}
+
+/// What a waiting party can tell without the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// Its generation has not ended.
+    Open,
+    /// Its generation was released.
+    Released,
+    /// Its generation ended, maybe broken: ask the state (`Broken::take`).
+    Ask,
+}
+
+/// The published part: two counters, written under the lock, read without it.
+#[derive(Debug)]
+pub(crate) struct Ends {
+    /// The epoch of the oldest generation not ended: every epoch below it has ended.
+    open_from: AtomicU64,
+    /// One more than the newest epoch ended by a break or a reset (0: none yet). An ended epoch
+    /// at or above it was released.
+    broken_below: AtomicU64,
+}
+
+impl Ends {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Ends {
+            open_from: AtomicU64::new(0),
+            broken_below: AtomicU64::new(0),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Ends {
+            open_from: AtomicU64::new(0),
+            broken_below: AtomicU64::new(0),
+        }
+    }
+
+    /// Every epoch below `open_from` has ended. `Release` pairs with `seen`'s `Acquire`: a
+    /// released party sees everything before it, the action's effects included.
+    pub(crate) fn ended_below(&self, open_from: u64) {
+        self.open_from.store(open_from, Ordering::Release);
+    }
+
+    /// Epochs below `broken_below` may have been broken; call before `ended_below`.
+    pub(crate) fn broken_below(&self, broken_below: u64) {
+        self.broken_below.store(broken_below, Ordering::Release);
+    }
+
+    pub(crate) fn seen(&self, epoch: u64) -> Seen {
+        if epoch >= self.open_from.load(Ordering::Acquire) {
+            Seen::Open
+        } else if epoch >= self.broken_below.load(Ordering::Acquire) {
+            Seen::Released
+        } else {
+            Seen::Ask
+        }
+    }
+}
+
+/// Epochs ended by one break or reset that still have parties to tell.
+#[derive(Debug)]
+struct BrokenRange {
+    first: u64,
+    last: u64,
+    /// What the generation with epoch `first` (the one being filled or completing) got; the
+    /// later ones got `Broken`.
+    first_signal: Signal,
+    /// Parties of these generations that have not read it yet.
+    unread: usize,
+}
+
+/// The record of recent breaks and resets, in the state.
+#[derive(Debug, Default)]
+pub(crate) struct Broken(Vec<BrokenRange>);
+
+impl Broken {
+    pub(crate) const fn new() -> Self {
+        Broken(Vec::new())
+    }
+
+    /// How many breaks still have parties to tell.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Records that epochs `first..=last` ended, with `unread` parties to tell.
+    pub(crate) fn record(&mut self, first: u64, last: u64, first_signal: Signal, unread: usize) {
+        if unread > 0 {
+            self.0.push(BrokenRange {
+                first,
+                last,
+                first_signal,
+                unread,
+            });
+        }
+    }
+
+    /// How the ended generation `epoch` ended, for one of its parties (each reads once).
+    pub(crate) fn take(&mut self, epoch: u64) -> Signal {
+        let Some(i) = self
+            .0
+            .iter()
+            .position(|r| (r.first..=r.last).contains(&epoch))
+        else {
+            return Signal::Released;
+        };
+        let range = &mut self.0[i];
+        let signal = if epoch == range.first {
+            range.first_signal
+        } else {
+            Signal::Broken
+        };
+        range.unread -= 1;
+        if range.unread == 0 {
+            self.0.swap_remove(i);
+        }
+        signal
+    }
+}
