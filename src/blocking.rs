@@ -1,10 +1,15 @@
 //! Blocking waits for OS threads, on the same barrier as async tasks.
 
+use alloc::sync::Arc;
+use core::task::{Poll, Waker};
 use core::time::Duration;
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::PoisonError;
+use std::task::Wake;
 
 use crate::protocol::{Arrival, State};
-use crate::sync::{Condvar, MutexGuard};
+use crate::sync::{thread, Condvar, MutexGuard};
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
 #[cfg(not(loom))]
@@ -85,17 +90,79 @@ impl Barrier {
     }
 
     fn block(&self, deadline: Option<Instant>) -> Result<BarrierWaitResult, WaitError> {
-        match self.arrive(None) {
-            Arrival::Broken => Err(WaitError::Broken),
-            Arrival::Passed(result) => Ok(result),
-            Arrival::Lead(seal) => self.complete(seal),
-            Arrival::Wait(ticket) => {
-                let deadline = deadline.filter(|_| ticket.can_time_out());
-                self.block_on_ticket(&ticket, deadline)
+        // With few parties, each waiting thread parks and is unparked by its own waker: no lock
+        // to take again on waking. With many, one condvar notification wakes them all, as in
+        // `std::sync::Barrier`, instead of one unpark call per thread from the releasing party.
+        let waker = (self.parties <= PARK_UP_TO).then(thread_waker);
+        let ticket = match self.arrive(waker.as_ref()) {
+            Arrival::Broken => return Err(WaitError::Broken),
+            Arrival::Passed(result) => return Ok(result),
+            Arrival::Lead(seal) => return self.complete(seal),
+            Arrival::Wait(ticket) => ticket,
+        };
+        let deadline = deadline.filter(|_| ticket.can_time_out());
+        let Some(waker) = waker else {
+            return self.block_on_ticket(&ticket, deadline);
+        };
+        // With no more parties than cores, the others are likely running and about to arrive:
+        // look again a few times before paying for a park and an unpark. With more, spinning
+        // would take a core from a party that needs it.
+        let spins = if self.parties <= cores() { SPINS } else { 0 };
+        for spins in 0..spins {
+            if self.has_ended(&ticket) {
+                break;
+            }
+            for _ in 0..1 << spins {
+                core::hint::spin_loop();
+            }
+        }
+        loop {
+            if let Poll::Ready(result) = self.poll_ticket(&ticket, &waker) {
+                return result;
+            }
+            match deadline {
+                None => thread::park(),
+                #[cfg(not(loom))]
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return self.expire(&ticket);
+                    }
+                    thread::park_timeout(deadline - now);
+                }
+                #[cfg(loom)]
+                Some(never) => match never {},
             }
         }
     }
 }
+
+/// Rounds of exponential spinning (1, 2, 4, … spin hints) before a few-party thread parks.
+const SPINS: u32 = 7;
+
+/// The number of cores, asked once (the standard library's answer is not cheap).
+#[cfg(not(loom))]
+fn cores() -> usize {
+    static CORES: AtomicUsize = AtomicUsize::new(0);
+    match CORES.load(Relaxed) {
+        0 => {
+            let cores = thread::available_parallelism().map_or(1, usize::from);
+            CORES.store(cores, Relaxed);
+            cores
+        }
+        cores => cores,
+    }
+}
+
+/// Loom models threads, not cores: never spin there.
+#[cfg(loom)]
+fn cores() -> usize {
+    0
+}
+
+/// Up to this many parties, blocked threads park rather than wait on the condvar. Under loom
+/// two-party models take the parking path and three-party ones the condvar path.
+const PARK_UP_TO: usize = if cfg!(loom) { 2 } else { 8 };
 
 /// Waits on `condvar` until notified (or spuriously woken), or until `deadline`; returns the
 /// relocked state and whether the deadline has passed.
@@ -133,4 +200,31 @@ fn deadline_after(timeout: Duration) -> Option<Instant> {
 #[cfg(loom)]
 fn deadline_after(_: Duration) -> Option<Instant> {
     panic!("loom does not model time: blocking waits with a timeout are not supported under loom")
+}
+
+/// Wakes a thread parked in `Barrier::block`.
+struct Unparker(thread::Thread);
+
+impl Wake for Unparker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// This thread's waker, made once per thread so that blocking waits do not allocate for it.
+#[cfg(not(loom))]
+fn thread_waker() -> Waker {
+    std::thread_local! {
+        static WAKER: Waker = Waker::from(Arc::new(Unparker(thread::current())));
+    }
+    WAKER.with(Waker::clone)
+}
+
+#[cfg(loom)]
+fn thread_waker() -> Waker {
+    Waker::from(Arc::new(Unparker(thread::current())))
 }

@@ -139,8 +139,8 @@ impl Barrier {
         lock(&self.state)
     }
 
-    /// Makes the calling party arrive (SPEC rule 1). A waiting task will be woken by `waker`; a
-    /// waiting thread (`None`) waits on `Barrier::blocked` instead.
+    /// Makes the calling party arrive (SPEC rule 1). A waiting party will be woken by `waker`,
+    /// or, given `None`, by a notification of `Barrier::blocked`.
     pub(crate) fn arrive(&self, waker: Option<&Waker>) -> Arrival {
         let mut guard = self.lock_state();
         let st = &mut *guard;
@@ -263,6 +263,12 @@ impl Barrier {
         }
     }
 
+    /// Whether a waiting party's generation has ended (without spending its ticket).
+    #[cfg(feature = "std")]
+    pub(crate) fn has_ended(&self, ticket: &Ticket) -> bool {
+        self.ends.seen(ticket.epoch) != Seen::Open
+    }
+
     /// Polls a waiting party: ready once its generation ended (the ticket is then spent). A
     /// waiting party re-registers `waker` if it changed.
     pub(crate) fn poll_ticket(
@@ -280,7 +286,7 @@ impl Barrier {
             return Poll::Ready(self.outcome(ticket, signal));
         }
         let slot = &mut st.bucket(ticket.epoch).wakers[ticket.index];
-        debug_assert!(slot.is_some(), "only tasks poll");
+        debug_assert!(slot.is_some(), "a polling party left its waker");
         if slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
             return Poll::Pending;
         }

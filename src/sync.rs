@@ -13,9 +13,9 @@ pub(crate) use std::sync::{
 };
 
 #[cfg(all(feature = "std", loom))]
-pub(crate) use loom::sync::Condvar;
+pub(crate) use loom::{sync::Condvar, thread};
 #[cfg(all(feature = "std", not(loom)))]
-pub(crate) use std::sync::Condvar;
+pub(crate) use std::{sync::Condvar, thread};
 
 /// Locks `mutex`, ignoring poisoning.
 ///

@@ -265,15 +265,46 @@ fn dropped_pending_leader_generation_still_completes() {
 }
 
 /// Rules 5 and 11: `abort()` wakes a thread blocked in `wait_blocking` (or the thread arrives
-/// after it and fails at once); either way it gets `Broken` and nothing hangs.
+/// after it and fails at once); either way it gets `Broken` and nothing hangs. With two parties
+/// the thread parks; with three it waits on the barrier's condvar: both paths are checked.
 #[test]
 fn abort_wakes_blocked_thread() {
-    check("abort_wakes_blocked_thread", || {
-        let barrier = Arc::new(Barrier::new(2));
-        let other = barrier.clone();
-        let thread = thread::spawn(move || other.wait_blocking());
-        barrier.abort();
-        assert_eq!(thread.join().unwrap(), Err(WaitError::Broken));
-        assert_eq!(barrier.n_waiting(), 0);
+    for parties in [2, 3] {
+        check(
+            &format!("abort_wakes_blocked_thread (parties = {parties})"),
+            move || {
+                let barrier = Arc::new(Barrier::new(parties));
+                let other = barrier.clone();
+                let thread = thread::spawn(move || other.wait_blocking());
+                barrier.abort();
+                assert_eq!(thread.join().unwrap(), Err(WaitError::Broken));
+                assert_eq!(barrier.n_waiting(), 0);
+            },
+        );
+    }
+}
+
+/// Rule 11 with the condvar path: two blocked threads and a task on a three-party barrier.
+#[test]
+fn blocked_threads_and_a_task_complete_together() {
+    check("blocked_threads_and_a_task_complete_together", || {
+        let barrier = Arc::new(Barrier::new(3));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let other = barrier.clone();
+                thread::spawn(move || other.wait_blocking().unwrap())
+            })
+            .collect();
+        let mine = block_on(barrier.wait()).unwrap();
+        let mut indices = vec![mine.index()];
+        let mut leaders = mine.is_leader() as usize;
+        for thread in threads {
+            let theirs = thread.join().unwrap();
+            indices.push(theirs.index());
+            leaders += theirs.is_leader() as usize;
+        }
+        indices.sort_unstable();
+        assert_eq!(indices, [0, 1, 2]);
+        assert_eq!(leaders, 1);
     });
 }
