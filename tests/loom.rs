@@ -21,16 +21,14 @@ type WaitResult = Result<BarrierWaitResult, WaitError>;
 
 /// Runs `model` under loom and prints the number of interleavings explored.
 fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let before = RUNS.load(Relaxed);
+    // Counted per model: the models run in parallel test threads.
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
     loom::model(move || {
-        RUNS.fetch_add(1, Relaxed);
+        counter.fetch_add(1, Relaxed);
         model();
     });
-    println!(
-        "loom model {name}: {} interleavings",
-        RUNS.load(Relaxed) - before
-    );
+    println!("loom model {name}: {} interleavings", runs.load(Relaxed));
 }
 
 fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
