@@ -74,6 +74,7 @@ mod barrier;
 mod blocking;
 mod bucket;
 mod builder;
+mod completion;
 mod ends;
 mod error;
 mod protocol;

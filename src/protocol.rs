@@ -30,7 +30,7 @@ pub(crate) struct State {
     /// `current` is sealed: its last party arrived and the action is running, outside the lock.
     pub(crate) completing: bool,
     /// The generation being filled (or completing).
-    current: Bucket,
+    pub(crate) current: Bucket,
     /// Arrivals while `current` completes, by generation: they count toward the following
     /// generations. All but the last are full, hence sealed: the last party of each waits as its
     /// *pending leader*, and whoever finishes `current` runs their actions in turn (see
@@ -41,7 +41,7 @@ pub(crate) struct State {
     /// How recently broken generations ended, for their parties.
     broken_ends: Broken,
     /// The panic of an action run for a pending leader, for it to resume.
-    handoff_panic: Option<Box<dyn Any + Send>>,
+    pub(crate) handoff_panic: Option<Box<dyn Any + Send>>,
     /// A wakers vector for large releases to borrow, so that steady rounds do not allocate.
     pub(crate) spare: Vec<Option<Waker>>,
     /// Threads waiting on `Barrier::blocked`.
@@ -74,7 +74,7 @@ impl State {
     }
 
     /// Whether generation `epoch` is sealed and completing (not yet released, broken or reset).
-    fn is_completing(&self, epoch: u64) -> bool {
+    pub(crate) fn is_completing(&self, epoch: u64) -> bool {
         self.completing && self.current.epoch == epoch
     }
 
@@ -117,8 +117,8 @@ impl Ticket {
 /// A sealed generation that its leader must now complete.
 #[derive(Debug)]
 pub(crate) struct Seal {
-    epoch: u64,
-    index: usize,
+    pub(crate) epoch: u64,
+    pub(crate) index: usize,
 }
 
 /// What happened when a party arrived.
@@ -196,7 +196,7 @@ impl Barrier {
     /// Releases the sealed current generation (SPEC rules 3 and 7) and promotes the first
     /// queued one, which is sealed (completing) if it is full. Returns the released
     /// generation's number.
-    fn release(&self, st: &mut State) -> (u64, Woken) {
+    pub(crate) fn release(&self, st: &mut State) -> (u64, Woken) {
         let generation = st.generation;
         st.generation += 1;
         let mut woken = Woken::new(st.blocked > 0);
@@ -398,77 +398,6 @@ impl Barrier {
         } // else sealed: the generation completes without this party's pass
         drop(st);
         drop(old); // outside the lock: dropping a waker may run executor code
-    }
-
-    /// Runs the action for the sealed generation and releases it (SPEC rule 4), then completes
-    /// any following generation that filled up meanwhile (its pending leader is waiting).
-    pub(crate) fn complete(&self, seal: Seal) -> Result<BarrierWaitResult, WaitError> {
-        let (generation, mut handoff) = self.run_and_release(seal.epoch, false)?;
-        while let Some(epoch) = handoff {
-            handoff = self
-                .run_and_release(epoch, true)
-                .ok()
-                .and_then(|(_, next)| next);
-        }
-        Ok(BarrierWaitResult {
-            index: seal.index,
-            generation,
-            leader: true,
-        })
-    }
-
-    /// Runs the action for the sealed generation `epoch`, then releases it or, if the action
-    /// panicked, breaks the barrier. Returns the generation's number and, if the following
-    /// generation filled up meanwhile, its epoch, for the caller to complete it. A panic resumes
-    /// here unless `for_pending_leader`, in which case it is kept for the pending leader.
-    fn run_and_release(
-        &self,
-        epoch: u64,
-        for_pending_leader: bool,
-    ) -> Result<(u64, Option<u64>), WaitError> {
-        let ran = match &self.action {
-            None => Ok(()),
-            Some(action) => {
-                let mut action = lock(action);
-                // Broken or reset since it was sealed: it gets no action (its parties already
-                // have `Broken`).
-                if !self.lock_state().is_completing(epoch) {
-                    return Err(WaitError::Broken);
-                }
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (*action)()))
-            }
-        };
-        let mut st = self.lock_state();
-        // Broken or reset while the action ran?
-        let ours = st.is_completing(epoch);
-        match ran {
-            Ok(()) if ours => {
-                let (generation, woken) = self.release(&mut st);
-                let handoff = st.completing.then_some(st.current.epoch);
-                drop(st);
-                woken.wake(self);
-                Ok((generation, handoff))
-            }
-            Ok(()) => Err(WaitError::Broken),
-            Err(payload) => {
-                let woken = ours.then(|| self.break_locked(&mut st, Signal::Panicked));
-                let resume = if for_pending_leader {
-                    // The pending leader finds it when `Panicked` wakes it.
-                    st.handoff_panic = ours.then_some(payload);
-                    None
-                } else {
-                    Some(payload)
-                };
-                drop(st);
-                if let Some(woken) = woken {
-                    woken.wake(self);
-                }
-                match resume {
-                    Some(payload) => std::panic::resume_unwind(payload),
-                    None => Err(WaitError::Broken),
-                }
-            }
-        }
     }
 }
 
