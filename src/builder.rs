@@ -75,7 +75,9 @@ impl BarrierBuilder {
     /// # Blocking
     ///
     /// The action runs inside the completing party's `poll` (or `wait_blocking` call), so keep it
-    /// short. If a whole following generation arrives while it runs, the party running it also
+    /// short. It is `FnMut`, so it never runs twice at once: if the barrier is reset while it
+    /// runs and the next generation completes before it returns, that generation's completing
+    /// party waits for it. If a whole following generation arrives while it runs, the party running it also
     /// runs the following generation's action (the following generation's completing party is
     /// still its leader, and a panic there resumes in that leader).
     ///
