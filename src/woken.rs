@@ -7,8 +7,8 @@ use core::task::Waker;
 use crate::Barrier;
 
 /// How many wakers `Woken` holds inline. Up to this many it needs no vector, so releasing a
-/// small generation takes the lock once; larger generations borrow the recycled vector and give
-/// it back after waking.
+/// small generation takes the lock once; larger generations borrow the state's spare vector and
+/// give it back after waking.
 const INLINE: usize = 8;
 
 /// Wakers to wake once the lock is released: waking runs executor code (and can be slow, one
@@ -19,7 +19,7 @@ pub(crate) struct Woken {
     few: [Option<Waker>; INLINE],
     n_few: usize,
     many: Vec<Option<Waker>>,
-    /// `many` is the state's recycled vector, to be given back.
+    /// `many` is the state's spare vector, to be given back.
     lent: bool,
     /// Threads wait on `Barrier::blocked`: notify them all.
     #[cfg_attr(not(feature = "std"), allow(dead_code))]
@@ -39,11 +39,7 @@ impl Woken {
     }
 
     /// Takes a bucket's wakers, leaving it an empty vector with room for as many.
-    pub(crate) fn take(
-        &mut self,
-        wakers: &mut Vec<Option<Waker>>,
-        recycled: &mut Vec<Option<Waker>>,
-    ) {
+    pub(crate) fn take(&mut self, wakers: &mut Vec<Option<Waker>>, spare: &mut Vec<Option<Waker>>) {
         if self.many.is_empty() && wakers.len() <= INLINE - self.n_few {
             // `drain` keeps the bucket's capacity for the next generation.
             for waker in wakers.drain(..).flatten() {
@@ -51,9 +47,9 @@ impl Woken {
                 self.n_few += 1;
             }
         } else if self.many.is_empty() && !self.lent {
-            // Swap in the recycled vector (empty, with room) for the bucket's.
-            mem::swap(wakers, recycled);
-            mem::swap(&mut self.many, recycled);
+            // Swap in the spare vector (empty, with room) for the bucket's.
+            mem::swap(wakers, spare);
+            mem::swap(&mut self.many, spare);
             self.lent = true;
         } else {
             // More than one large bucket at once: only when a barrier breaks.
