@@ -23,8 +23,6 @@
 //! sample, in an order that rotates each sample; drift hits all alike. Ratios are paired: the
 //! ratio of the samples taken side by side, then the median of those ratios.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::fmt::Write as _;
 use std::future::{poll_fn, Future};
 use std::pin::pin;
@@ -39,52 +37,13 @@ use futures_lite::future::yield_now;
 // ---------------------------------------------------------------------------------------------
 // Counting allocator: counts allocations made by this thread while counting is switched on.
 
-struct Counting;
+#[path = "../tests/common/counting_alloc.rs"]
+mod counting_alloc;
 
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_alloc() {
-    let _ = COUNTING.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: forwards every call to `System`, which upholds `GlobalAlloc`'s contract; the counting
-// touches only const-initialized thread locals, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_alloc();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_alloc();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_alloc();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use counting_alloc::{count_allocs, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Runs `f` and returns its result with the number of heap allocations this thread made in it.
-fn count_allocs<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    ALLOCS.with(|n| n.set(0));
-    COUNTING.with(|on| on.set(true));
-    let r = f();
-    COUNTING.with(|on| on.set(false));
-    (r, ALLOCS.with(Cell::get))
-}
 
 // ---------------------------------------------------------------------------------------------
 // The implementations under test, behind one trait so every task body is the same code.

@@ -4,71 +4,26 @@
 //! A counting global allocator counts only the allocations of the thread that switched counting
 //! on, so tests running in parallel do not disturb each other.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use agnostic_barrier::{Barrier, BarrierWait};
 
-struct Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note_alloc() {
-    // `try_with`: the allocator also runs while thread locals are being torn down.
-    let _ = COUNTING.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every call is forwarded to `System`, which upholds `GlobalAlloc`'s contract; the
-// counting touches only const-initialized thread locals, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_alloc();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_alloc();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_alloc();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use counting_alloc::{count_allocs as allocs, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Runs `f`, returning its result and the number of heap allocations this thread made in it.
-fn allocs<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    ALLOCS.with(|n| n.set(0));
-    COUNTING.with(|on| on.set(true));
-    let r = f();
-    COUNTING.with(|on| on.set(false));
-    (r, ALLOCS.with(Cell::get))
-}
 
 fn poll<F: Future + ?Sized>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))
 }
 
-/// Passes a few whole generations by hand: the event-listener lists behind the barrier are
-/// allocated lazily, once, on first use, and the barrier alternates between two events.
+/// Passes a few whole generations by hand: the barrier's wakers vectors grow to their size in
+/// the first rounds and are reused after.
 fn warm_up(barrier: &Barrier) {
     for _ in 0..4 {
         let mut waits: Vec<_> = (0..barrier.parties()).map(|_| barrier.wait()).collect();
