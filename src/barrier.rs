@@ -284,7 +284,7 @@ impl Barrier {
     /// ```
     #[must_use]
     pub fn n_waiting(&self) -> usize {
-        self.lock_state().n_waiting(self.parties)
+        self.lock_state().n_waiting()
     }
 
     /// The number of the generation being filled: 0 at first, one more each time a generation

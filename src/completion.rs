@@ -51,7 +51,7 @@ impl Barrier {
         match ran {
             Ok(()) if ours => {
                 let (generation, woken) = self.release(&mut st);
-                let handoff = st.completing.then_some(st.current.epoch);
+                let handoff = st.current.is_full(self.parties).then_some(st.current.epoch);
                 drop(st);
                 woken.wake(self);
                 Ok((generation, handoff))

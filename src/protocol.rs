@@ -27,14 +27,13 @@ pub(crate) struct State {
     /// What `Barrier::generation()` returns.
     pub(crate) generation: u64,
     pub(crate) broken: bool,
-    /// `current` is sealed: its last party arrived and the action is running, outside the lock.
-    pub(crate) completing: bool,
-    /// The generation being filled (or completing).
+    /// The generation being filled, or completing: once it is full (sealed), its action runs
+    /// outside the lock until it is released, broken or reset, which replaces it.
     pub(crate) current: Bucket,
     /// Arrivals while `current` completes, by generation: they count toward the following
     /// generations. All but the last are full, hence sealed: the last party of each waits as its
     /// *pending leader*, and whoever finishes `current` runs their actions in turn (see
-    /// `Barrier::complete`). Empty unless `completing`.
+    /// `Barrier::complete`). Empty unless `current` is full.
     queued: VecDeque<Bucket>,
     /// The epoch the next new bucket gets.
     next_epoch: u64,
@@ -53,7 +52,6 @@ impl State {
         State {
             generation: 0,
             broken: false,
-            completing: false,
             current: Bucket::new(0),
             queued: VecDeque::new(),
             next_epoch: 1,
@@ -65,17 +63,14 @@ impl State {
     }
 
     /// Parties arrived in the generation being filled (all of them while it completes).
-    pub(crate) fn n_waiting(&self, parties: usize) -> usize {
-        if self.completing {
-            parties
-        } else {
-            self.current.seats.arrived()
-        }
+    pub(crate) fn n_waiting(&self) -> usize {
+        self.current.seats.arrived()
     }
 
-    /// Whether generation `epoch` is sealed and completing (not yet released, broken or reset).
+    /// Whether the sealed generation `epoch` is still completing: not yet released, broken or
+    /// reset, each of which replaces `current` with a generation of another epoch.
     pub(crate) fn is_completing(&self, epoch: u64) -> bool {
-        self.completing && self.current.epoch == epoch
+        self.current.epoch == epoch
     }
 
     fn new_epoch(&mut self) -> u64 {
@@ -147,7 +142,7 @@ impl Barrier {
         if st.broken {
             return Arrival::Broken;
         }
-        if !st.completing {
+        if !st.current.is_full(self.parties) {
             let index = st.current.seats.take();
             if !st.current.is_full(self.parties) {
                 st.current.sit(index, waker);
@@ -169,7 +164,7 @@ impl Barrier {
                     leader: true,
                 });
             }
-            st.completing = true;
+            // `current` stays full, hence sealed, until its leader releases it.
             return Arrival::Lead(Seal {
                 epoch: st.current.epoch,
                 index,
@@ -194,18 +189,16 @@ impl Barrier {
     }
 
     /// Releases the sealed current generation (SPEC rules 3 and 7) and promotes the first
-    /// queued one, which is sealed (completing) if it is full. Returns the released
+    /// queued one (sealed, with its leader pending, if it is full). Returns the released
     /// generation's number.
     pub(crate) fn release(&self, st: &mut State) -> (u64, Woken) {
         let generation = st.generation;
         st.generation += 1;
         let mut woken = Woken::new(st.blocked > 0);
-        st.completing = false;
         match st.queued.pop_front() {
             Some(next) => {
                 let mut ended = mem::replace(&mut st.current, next);
                 ended.end(0, &mut woken, &mut st.spare);
-                st.completing = st.current.is_full(self.parties);
             }
             None => {
                 let epoch = st.new_epoch();
@@ -230,7 +223,6 @@ impl Barrier {
         }
         let epoch = st.new_epoch();
         st.current.end(epoch, &mut woken, &mut st.spare);
-        st.completing = false;
         self.ends.broken_below(last_epoch + 1);
         self.ends.ended_below(epoch);
         woken
