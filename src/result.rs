@@ -19,6 +19,26 @@ pub struct BarrierWaitResult {
 }
 
 impl BarrierWaitResult {
+    /// Makes the result of one pass, for other backends of the same barrier semantics (such as
+    /// `agnostic-barrier-redis`) to return this crate's type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use agnostic_barrier::BarrierWaitResult;
+    ///
+    /// let passed = BarrierWaitResult::new(2, true, 7);
+    /// assert_eq!((passed.index(), passed.is_leader(), passed.generation()), (2, true, 7));
+    /// ```
+    #[must_use]
+    pub const fn new(index: usize, is_leader: bool, generation: u64) -> Self {
+        BarrierWaitResult {
+            index,
+            generation,
+            leader: is_leader,
+        }
+    }
+
     /// Returns `true` for exactly one party per generation: the one whose arrival completed it
     /// (and ran the action, if there is one).
     ///
