@@ -3,11 +3,11 @@ use core::fmt;
 use core::panic::{RefUnwindSafe, UnwindSafe};
 
 use crate::builder::DefaultTimeout;
-use crate::ends::{Ends, Signal};
-use crate::protocol::State;
+use crate::engine::{Ends, Signal};
+use crate::engine::State;
 #[cfg(feature = "std")]
-use crate::sync::Condvar;
-use crate::sync::Mutex;
+use crate::engine::sync::Condvar;
+use crate::engine::sync::Mutex;
 use crate::{BarrierBuilder, BarrierWait};
 
 /// The action a builder installs, run once per generation by its completing party.

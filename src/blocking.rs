@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::PoisonError;
 use std::task::Wake;
 
-use crate::protocol::{Arrival, State};
-use crate::sync::{thread, Condvar, MutexGuard};
+use crate::engine::{Arrival, State};
+use crate::engine::sync::{thread, Condvar, MutexGuard};
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
 #[cfg(not(loom))]

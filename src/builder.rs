@@ -6,7 +6,7 @@ use core::pin::Pin;
 use core::time::Duration;
 
 use crate::barrier::Action;
-use crate::sync::Mutex;
+use crate::engine::sync::Mutex;
 use crate::Barrier;
 
 /// A boxed timer future, made by the builder's `sleep` function.

@@ -72,17 +72,11 @@ extern crate alloc;
 mod barrier;
 #[cfg(feature = "std")]
 mod blocking;
-mod bucket;
 mod builder;
-mod completion;
-mod ends;
+mod engine;
 mod error;
-mod protocol;
 mod result;
-mod seats;
-mod sync;
 mod wait;
-mod woken;
 
 pub use barrier::Barrier;
 pub use builder::BarrierBuilder;

@@ -9,7 +9,7 @@ use core::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::builder::Timer;
-use crate::protocol::{Arrival, Ticket};
+use crate::engine::{Arrival, Ticket};
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
 /// The future returned by [`Barrier::wait`].

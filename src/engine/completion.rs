@@ -1,9 +1,9 @@
 //! How a sealed generation completes: its action runs, then it is released, and so is any
 //! following generation that filled up meanwhile (SPEC rule 4).
 
-use crate::ends::Signal;
-use crate::protocol::Seal;
-use crate::sync::lock;
+use crate::engine::ends::Signal;
+use crate::engine::state::Seal;
+use crate::engine::sync::lock;
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
 impl Barrier {

@@ -9,7 +9,7 @@
 
 use alloc::vec::Vec;
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::engine::sync::{AtomicU64, Ordering};
 
 /// How a generation ended, for its waiting parties.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,10 +15,10 @@ use core::any::Any;
 use core::mem;
 use core::task::{Poll, Waker};
 
-use crate::bucket::Bucket;
-use crate::ends::{Broken, Seen, Signal};
-use crate::sync::{lock, MutexGuard};
-use crate::woken::Woken;
+use crate::engine::bucket::Bucket;
+use crate::engine::ends::{Broken, Seen, Signal};
+use crate::engine::sync::{lock, MutexGuard};
+use crate::engine::woken::Woken;
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
 /// The state behind the barrier's lock.

@@ -3,8 +3,8 @@
 use alloc::vec::Vec;
 use core::task::Waker;
 
-use crate::seats::Seats;
-use crate::woken::Woken;
+use crate::engine::seats::Seats;
+use crate::engine::woken::Woken;
 
 /// The parties of one generation.
 #[derive(Debug)]
