@@ -3,11 +3,11 @@ use core::fmt;
 use core::panic::{RefUnwindSafe, UnwindSafe};
 
 use crate::builder::DefaultTimeout;
-use crate::engine::{Ends, Signal};
-use crate::engine::State;
 #[cfg(feature = "std")]
 use crate::engine::sync::Condvar;
 use crate::engine::sync::Mutex;
+use crate::engine::Ends;
+use crate::engine::State;
 use crate::{BarrierBuilder, BarrierWait};
 
 /// The action a builder installs, run once per generation by its completing party.
@@ -161,12 +161,44 @@ impl Barrier {
     ///   [`n_waiting()`](Barrier::n_waiting) goes down by one, the barrier is not broken, and
     ///   the generation waits for one more arrival (its index goes to that arrival);
     /// - after its generation's last party arrived (the generation is then sealed, even while
-    ///   the action runs) does nothing to the others: they are released, and this party's pass
-    ///   is lost.
+    ///   the action runs) does nothing to the others: they are released, and **this party's
+    ///   pass is lost**: its next `wait()` is a new arrival, in the next generation.
     ///
     /// So `tokio::time::timeout(d, barrier.wait())` and a losing `select!` branch give up
     /// quietly. To give up *loudly*, breaking the barrier as Python and Java do, use
     /// [`BarrierWait::timeout`].
+    ///
+    /// The lost pass is how a `select!` **loop** around `barrier.wait()` can hang: if another
+    /// branch wins in the very poll in which the generation completed, the wait is dropped with
+    /// its pass, and the loop's next `barrier.wait()` waits in the next generation for parties
+    /// that have gone on. (`biased;` with the barrier branch first narrows the window but does
+    /// not close it.) Make the wait once, before the loop, and poll it by `&mut` (it is
+    /// `Unpin`): it keeps its arrival and its pass however often the other branch wins.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use agnostic_barrier::Barrier;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let barrier = Barrier::new(1);
+    /// let mut tick = tokio::time::interval(Duration::from_millis(100));
+    /// let mut wait = barrier.wait(); // made once: it cannot lose its pass
+    /// let passed = loop {
+    ///     tokio::select! {
+    ///         passed = &mut wait => break passed,
+    ///         _ = tick.tick() => println!("still waiting"),
+    ///     }
+    /// };
+    /// assert!(passed.is_ok());
+    /// # });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Polling the future after it completed panics. A panic of user code it runs (the action,
+    /// the default timeout's `sleep`, a waker) surfaces in its poll; the arrival is then either
+    /// not made or still withdrawn by a drop, and a result already decided is handed out by
+    /// the next poll.
     ///
     /// # Examples
     ///
@@ -204,7 +236,7 @@ impl Barrier {
     /// assert_eq!(barrier.n_waiting(), 0);
     /// ```
     pub fn abort(&self) {
-        let woken = self.break_locked(&mut self.lock_state(), Signal::Broken);
+        let woken = self.break_locked(&mut self.lock_state());
         woken.wake(self);
     }
 

@@ -1,15 +1,15 @@
 //! Blocking waits for OS threads, on the same barrier as async tasks.
 
 use alloc::sync::Arc;
-use core::task::{Poll, Waker};
+use core::task::Waker;
 use core::time::Duration;
 #[cfg(not(loom))]
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::PoisonError;
 use std::task::Wake;
 
-use crate::engine::{Arrival, State};
 use crate::engine::sync::{thread, Condvar, MutexGuard};
+use crate::engine::{Arrival, Polled, State, Ticket};
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
 #[cfg(not(loom))]
@@ -93,45 +93,100 @@ impl Barrier {
         // With few parties, each waiting thread parks and is unparked by its own waker: no lock
         // to take again on waking. With many, one condvar notification wakes them all, as in
         // `std::sync::Barrier`, instead of one unpark call per thread from the releasing party.
-        let waker = (self.parties <= PARK_UP_TO).then(thread_waker);
-        let ticket = match self.arrive(waker.as_ref()) {
-            Arrival::Broken => return Err(WaitError::Broken),
-            Arrival::Passed(result) => return Ok(result),
-            Arrival::Lead(seal) => return self.complete(seal),
-            Arrival::Wait(ticket) => ticket,
+        // (So does a thread whose thread-local waker is gone: SPEC rule 20.)
+        let waker = if self.parties <= PARK_UP_TO {
+            thread_waker()
+        } else {
+            None
         };
-        let deadline = deadline.filter(|_| ticket.can_time_out());
-        let Some(waker) = waker else {
-            return self.block_on_ticket(&ticket, deadline);
+        let mut ticket = loop {
+            let polled = match self.arrive(waker.clone(), true) {
+                Arrival::Wait(ticket) => break ticket,
+                Arrival::Broken => return Err(WaitError::Broken),
+                Arrival::Passed(result, woken) => Polled::Ready(Ok(result), Some(woken)),
+                Arrival::Lead(seal) => Polled::Lead(seal),
+                Arrival::Orphan(seal) => Polled::Orphan(seal),
+            };
+            if let Some(result) = self.settle_blocking(polled) {
+                return result;
+            }
         };
-        // With no more parties than cores, the others are likely running and about to arrive:
-        // look again a few times before paying for a park and an unpark. With more, spinning
-        // would take a core from a party that needs it.
+        if let Some(waker) = &waker {
+            self.spin(&ticket);
+            loop {
+                let polled = match self.poll_ticket(&mut ticket, waker, true) {
+                    Polled::Pending => self.park(&mut ticket, deadline),
+                    polled => polled,
+                };
+                if let Some(result) = self.settle_blocking(polled) {
+                    return result;
+                }
+            }
+        }
+        loop {
+            let polled = self.block_on_ticket(&mut ticket, deadline);
+            if let Some(result) = self.settle_blocking(polled) {
+                return result;
+            }
+        }
+    }
+
+    /// With no more parties than cores, the others are likely running and about to arrive:
+    /// look again a few times before paying for a park and an unpark. With more, spinning
+    /// would take a core from a party that needs it.
+    fn spin(&self, ticket: &Ticket) {
         let spins = if self.parties <= cores() { SPINS } else { 0 };
         for spins in 0..spins {
-            if self.has_ended(&ticket) {
-                break;
+            if self.has_ended(ticket) {
+                return;
             }
             for _ in 0..1 << spins {
                 core::hint::spin_loop();
             }
         }
-        loop {
-            if let Poll::Ready(result) = self.poll_ticket(&ticket, &waker) {
-                return result;
-            }
-            match deadline {
-                None => thread::park(),
-                #[cfg(not(loom))]
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return self.expire(&ticket);
-                    }
-                    thread::park_timeout(deadline - now);
+    }
+
+    /// Parks until unparked or `deadline` (if it applies to this party) passes; then expires.
+    fn park(&self, ticket: &mut Ticket, deadline: Option<Instant>) -> Polled {
+        match deadline.filter(|_| ticket.can_time_out()) {
+            None => thread::park(),
+            #[cfg(not(loom))]
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return self.expire(ticket);
                 }
-                #[cfg(loom)]
-                Some(never) => match never {},
+                thread::park_timeout(deadline - now);
+            }
+            #[cfg(loom)]
+            Some(never) => match never {},
+        }
+        Polled::Pending
+    }
+
+    /// Acts on what polling the barrier found; `Some` once this call has its result.
+    fn settle_blocking(&self, polled: Polled) -> Option<Result<BarrierWaitResult, WaitError>> {
+        match polled {
+            Polled::Pending => None,
+            Polled::Ready(result, woken) => {
+                if let Some(woken) = woken {
+                    woken.wake(self);
+                }
+                Some(result)
+            }
+            Polled::Lead(seal) => {
+                let (result, woken) = self.complete(seal);
+                if let Some(woken) = woken {
+                    woken.wake(self);
+                }
+                Some(result)
+            }
+            Polled::Orphan(seal) => {
+                // A generation whose parties all gave up: complete it, then go on waiting.
+                if let (_, Some(woken)) = self.complete(seal) {
+                    woken.wake(self);
+                }
+                None
             }
         }
     }
@@ -215,16 +270,18 @@ impl Wake for Unparker {
     }
 }
 
-/// This thread's waker, made once per thread so that blocking waits do not allocate for it.
+/// This thread's waker, made once per thread so that blocking waits do not allocate for it;
+/// `None` once the thread's locals are being destroyed (a wait from a thread-local destructor
+/// then waits on the barrier's condvar: SPEC rule 20).
 #[cfg(not(loom))]
-fn thread_waker() -> Waker {
+fn thread_waker() -> Option<Waker> {
     std::thread_local! {
         static WAKER: Waker = Waker::from(Arc::new(Unparker(thread::current())));
     }
-    WAKER.with(Waker::clone)
+    WAKER.try_with(Waker::clone).ok()
 }
 
 #[cfg(loom)]
-fn thread_waker() -> Waker {
-    Waker::from(Arc::new(Unparker(thread::current())))
+fn thread_waker() -> Option<Waker> {
+    Some(Waker::from(Arc::new(Unparker(thread::current()))))
 }

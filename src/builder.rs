@@ -77,9 +77,10 @@ impl BarrierBuilder {
     /// The action runs inside the completing party's `poll` (or `wait_blocking` call), so keep it
     /// short. It is `FnMut`, so it never runs twice at once: if the barrier is reset while it
     /// runs and the next generation completes before it returns, that generation's completing
-    /// party waits for it. If a whole following generation arrives while it runs, the party running it also
-    /// runs the following generation's action (the following generation's completing party is
-    /// still its leader, and a panic there resumes in that leader).
+    /// party waits for it. A following generation that fills up while it runs is completed
+    /// by its own leader (the party whose arrival filled it), which is woken for it once this
+    /// generation is released: each generation's action runs on that generation's leader, and
+    /// one poll runs at most one action.
     ///
     /// # Examples
     ///
@@ -106,9 +107,12 @@ impl BarrierBuilder {
     /// [`TimedOut`](crate::WaitError::TimedOut) and the others `Broken` (as
     /// [`BarrierWait::timeout`](crate::BarrierWait::timeout) does).
     ///
-    /// `sleep` makes the timer future for async waits, e.g. `tokio::time::sleep` or
-    /// `async_std::task::sleep`; it is called once per waiting party (the completing party needs
-    /// no timer), and its future is boxed. Blocking waits use `timeout` directly. A per-call
+    /// `sleep` makes the timer future for async waits, e.g. `tokio::time::sleep`,
+    /// `async_std::task::sleep` or `smol::Timer::after` (its output is ignored); it is called
+    /// once per waiting party, on its first poll after arriving (the completing party needs no
+    /// timer), and its future is boxed: one allocation per waiting party. If `sleep` panics
+    /// (`tokio::time::sleep` outside a tokio runtime does), the panic surfaces in that poll; the
+    /// party has arrived, and dropping its wait withdraws it. Blocking waits use `timeout` directly. A per-call
     /// timeout ([`BarrierWait::timeout`](crate::BarrierWait::timeout),
     /// [`Barrier::wait_blocking_timeout`]) replaces this default. A timeout too large to add to
     /// the current instant means no limit.
@@ -129,11 +133,16 @@ impl BarrierBuilder {
     pub fn timeout<S, F>(mut self, timeout: Duration, sleep: S) -> Self
     where
         S: Fn(Duration) -> F + Send + Sync + 'static,
-        F: Future<Output = ()> + Send + 'static,
+        F: Future + Send + 'static,
     {
         self.timeout = Some(DefaultTimeout {
             duration: timeout,
-            sleep: Box::new(move |duration| Box::pin(sleep(duration))),
+            sleep: Box::new(move |duration| {
+                let timer = sleep(duration);
+                Box::pin(async move {
+                    timer.await;
+                })
+            }),
         });
         self
     }

@@ -60,6 +60,4 @@ impl fmt::Display for WaitError {
     }
 }
 
-#[cfg(feature = "std")]
-#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
-impl std::error::Error for WaitError {}
+impl core::error::Error for WaitError {}

@@ -84,7 +84,9 @@ pub use error::WaitError;
 pub use result::BarrierWaitResult;
 pub use wait::{BarrierWait, WaitTimeout};
 
-/// The futures returned by [`Barrier::wait`] and [`BarrierWait::timeout`].
-pub mod futures {
-    pub use crate::wait::{BarrierWait, WaitTimeout};
-}
+// `WaitError` is an error without `std` too (`core::error::Error`, Rust 1.81), so `?` into
+// error types that need one works in every build.
+const _: fn() = || {
+    fn is_error<E: core::error::Error + Send + Sync + 'static>() {}
+    is_error::<WaitError>();
+};

@@ -7,9 +7,11 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
+use sync_wrapper::SyncWrapper;
 
 use crate::builder::Timer;
-use crate::engine::{Arrival, Ticket};
+use crate::engine::woken::Woken;
+use crate::engine::{Arrival, Polled, Ticket};
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
 /// The future returned by [`Barrier::wait`].
@@ -40,9 +42,13 @@ enum WaitState {
     Unpolled,
     Waiting {
         ticket: Ticket,
-        /// The default timeout's timer, if the barrier has one.
-        timer: Option<Timer>,
+        /// The default timeout's timer, made on first need. Only ever reached through `&mut`,
+        /// so the future is `Sync` though the timer need not be.
+        timer: Option<SyncWrapper<Timer>>,
     },
+    /// The result, recorded before this party wakes others: if a waker panics, the poll
+    /// unwinds and the next poll hands the result out (SPEC rule 18).
+    Ready(Result<BarrierWaitResult, WaitError>),
     Done,
 }
 
@@ -73,6 +79,11 @@ impl<'a> BarrierWait<'a> {
     /// Dropping the returned future does what dropping the [`BarrierWait`] does (see
     /// [`Barrier::wait`]): it withdraws the arrival quietly, and the deadline plays no part.
     ///
+    /// # Panics
+    ///
+    /// Polling the returned future after it completed panics. A panic of `deadline`'s `poll`
+    /// surfaces in this future's poll; the arrival stays withdrawable.
+    ///
     /// # Examples
     ///
     /// ```
@@ -98,37 +109,88 @@ impl<'a> BarrierWait<'a> {
     }
 
     /// Arrives on the first poll, then polls for the release; leaves deadlines to the caller.
-    fn poll_release(&mut self, cx: &mut Context<'_>) -> Poll<Result<BarrierWaitResult, WaitError>> {
-        let ticket = match &mut self.state {
-            WaitState::Waiting { ticket, .. } => ticket,
-            WaitState::Done => panic!("`BarrierWait` polled after it completed"),
-            WaitState::Unpolled => match self.barrier.arrive(Some(cx.waker())) {
-                Arrival::Broken => return self.finish(Err(WaitError::Broken)),
-                Arrival::Passed(result) => return self.finish(Ok(result)),
-                Arrival::Lead(seal) => {
-                    // Mark the future done first: if the action panics, its drop must not
-                    // try to withdraw.
-                    self.state = WaitState::Done;
-                    return Poll::Ready(self.barrier.complete(seal));
+    /// `name` is the future's type, for the panic of a poll after completion.
+    fn poll_release(
+        &mut self,
+        cx: &mut Context<'_>,
+        name: &str,
+    ) -> Poll<Result<BarrierWaitResult, WaitError>> {
+        match self.poll_barrier(cx, name, true) {
+            Polled::Orphan(seal) => {
+                // A sealed generation whose parties all gave up: complete it first, then go on
+                // with this party's own wait in the same poll, but complete no other orphan
+                // (one is enough work for a poll): if there is one, poll again soon.
+                let (_, woken) = self.barrier.complete(seal);
+                if let Some(woken) = woken {
+                    woken.wake(self.barrier);
                 }
+                cx.waker().wake_by_ref();
+                let polled = self.poll_barrier(cx, name, false);
+                self.settle(polled)
+            }
+            polled => self.settle(polled),
+        }
+    }
+
+    /// One look at the barrier: arrives if this wait has not, else polls its ticket.
+    fn poll_barrier(&mut self, cx: &mut Context<'_>, name: &str, orphans: bool) -> Polled {
+        match &mut self.state {
+            WaitState::Done => panic!("`{name}` polled after it completed"),
+            WaitState::Ready(_) => Polled::Pending, // `settle` hands the result out
+            // The waker is cloned before the barrier's lock: `clone` is user code.
+            WaitState::Unpolled => match self.barrier.arrive(Some(cx.waker().clone()), orphans) {
+                Arrival::Broken => Polled::Ready(Err(WaitError::Broken), None),
+                Arrival::Passed(result, woken) => Polled::Ready(Ok(result), Some(woken)),
+                Arrival::Lead(seal) => Polled::Lead(seal),
+                Arrival::Orphan(seal) => Polled::Orphan(seal),
                 Arrival::Wait(ticket) => {
-                    let timer = match &self.barrier.timeout {
-                        Some(timeout) if self.default_timeout && ticket.can_time_out() => {
-                            Some(timeout.timer())
-                        }
-                        _ => None,
+                    // Its waker is in its seat.
+                    self.state = WaitState::Waiting {
+                        ticket,
+                        timer: None,
                     };
-                    self.state = WaitState::Waiting { ticket, timer };
-                    let WaitState::Waiting { ticket, .. } = &mut self.state else {
-                        unreachable!()
-                    };
-                    ticket
+                    Polled::Pending
                 }
             },
-        };
-        match self.barrier.poll_ticket(ticket, cx.waker()) {
-            Poll::Ready(result) => self.finish(result),
-            Poll::Pending => Poll::Pending,
+            WaitState::Waiting { ticket, .. } => {
+                self.barrier.poll_ticket(ticket, cx.waker(), orphans)
+            }
+        }
+    }
+
+    /// Acts on what looking at the barrier found (an orphan is the caller's business).
+    fn settle(&mut self, polled: Polled) -> Poll<Result<BarrierWaitResult, WaitError>> {
+        match polled {
+            Polled::Pending if matches!(self.state, WaitState::Ready(_)) => self.take_ready(),
+            Polled::Pending => Poll::Pending,
+            Polled::Ready(result, woken) => self.finish(result, woken),
+            Polled::Lead(seal) => {
+                // Done first: if the action panics, this party has nothing left to withdraw.
+                self.state = WaitState::Done;
+                let (result, woken) = self.barrier.complete(seal);
+                self.finish(result, woken)
+            }
+            Polled::Orphan(_) => unreachable!("asked for no orphan"),
+        }
+    }
+
+    /// Records `result`, wakes `woken` (which may panic), then hands `result` out.
+    fn finish(
+        &mut self,
+        result: Result<BarrierWaitResult, WaitError>,
+        woken: Option<Woken>,
+    ) -> Poll<Result<BarrierWaitResult, WaitError>> {
+        self.state = WaitState::Ready(result);
+        if let Some(woken) = woken {
+            woken.wake(self.barrier);
+        }
+        self.take_ready()
+    }
+
+    fn take_ready(&mut self) -> Poll<Result<BarrierWaitResult, WaitError>> {
+        match mem::replace(&mut self.state, WaitState::Done) {
+            WaitState::Ready(result) => Poll::Ready(result),
+            _ => unreachable!("a result was recorded"),
         }
     }
 
@@ -137,21 +199,32 @@ impl<'a> BarrierWait<'a> {
         matches!(&self.state, WaitState::Waiting { ticket, .. } if ticket.can_time_out())
     }
 
-    /// The deadline passed: time out unless the generation completed first.
-    fn expire(&mut self) -> Poll<Result<BarrierWaitResult, WaitError>> {
-        let WaitState::Waiting { ticket, .. } = mem::replace(&mut self.state, WaitState::Done)
-        else {
-            unreachable!("only a waiting party expires")
-        };
-        Poll::Ready(self.barrier.expire(&ticket))
+    /// The default timeout's timer, if it applies: made on first need (not for the party that
+    /// completes a generation, nor for a leader). Making it calls the builder's `sleep`, user
+    /// code: if that panics, this party has arrived, and dropping the future withdraws it.
+    fn default_timer(&mut self) -> Option<&mut Timer> {
+        if !self.default_timeout {
+            return None;
+        }
+        let timeout = self.barrier.timeout.as_ref()?;
+        match &mut self.state {
+            WaitState::Waiting { ticket, timer } if ticket.can_time_out() => Some(
+                timer
+                    .get_or_insert_with(|| SyncWrapper::new(timeout.timer()))
+                    .get_mut(),
+            ),
+            _ => None,
+        }
     }
 
-    fn finish(
-        &mut self,
-        result: Result<BarrierWaitResult, WaitError>,
-    ) -> Poll<Result<BarrierWaitResult, WaitError>> {
-        self.state = WaitState::Done;
-        Poll::Ready(result)
+    /// The deadline passed: time out unless the generation completed first (or this party
+    /// leads it).
+    fn expire(&mut self) -> Poll<Result<BarrierWaitResult, WaitError>> {
+        let WaitState::Waiting { ticket, .. } = &mut self.state else {
+            unreachable!("only a waiting party expires")
+        };
+        let polled = self.barrier.expire(ticket);
+        self.settle(polled)
     }
 }
 
@@ -160,13 +233,10 @@ impl Future for BarrierWait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Poll::Ready(result) = this.poll_release(cx) {
+        if let Poll::Ready(result) = this.poll_release(cx, "BarrierWait") {
             return Poll::Ready(result);
         }
-        if let WaitState::Waiting {
-            timer: Some(timer), ..
-        } = &mut this.state
-        {
+        if let Some(timer) = this.default_timer() {
             if timer.as_mut().poll(cx).is_ready() {
                 return this.expire();
             }
@@ -218,7 +288,7 @@ impl<D: Future> Future for WaitTimeout<'_, D> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Poll::Ready(result) = this.wait.poll_release(cx) {
+        if let Poll::Ready(result) = this.wait.poll_release(cx, "WaitTimeout") {
             return Poll::Ready(result);
         }
         if this.wait.can_time_out() && this.deadline.poll(cx).is_ready() {

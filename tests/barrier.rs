@@ -38,8 +38,10 @@ fn barrier_is_send_sync_unpin_unwind_safe_debug() {
 }
 
 #[test]
-fn wait_futures_are_send_unpin_debug() {
+fn wait_futures_are_send_sync_unpin_debug() {
     is_send::<BarrierWait<'_>>();
+    is_sync::<BarrierWait<'_>>();
+    is_sync::<WaitTimeout<'_, Deadline>>();
     is_unpin::<BarrierWait<'_>>();
     is_debug::<BarrierWait<'_>>();
     is_barrier_future::<BarrierWait<'_>>();
@@ -49,9 +51,6 @@ fn wait_futures_are_send_unpin_debug() {
     is_unpin::<WaitTimeout<'_, std::future::Ready<()>>>();
     is_debug::<WaitTimeout<'_, Deadline>>();
     is_barrier_future::<WaitTimeout<'_, Deadline>>();
-    // Also re-exported from the `futures` module.
-    is_barrier_future::<agnostic_barrier::futures::BarrierWait<'_>>();
-    is_barrier_future::<agnostic_barrier::futures::WaitTimeout<'_, Deadline>>();
 }
 
 #[test]
@@ -59,6 +58,33 @@ fn result_is_copy_eq_debug() {
     is_copy_eq::<BarrierWaitResult>();
     is_copy_eq::<WaitError>();
     is_error::<WaitError>();
+}
+
+#[test]
+fn wait_error_is_a_core_error() {
+    // `core::error::Error` with or without the `std` feature, so `?` into `anyhow` works in
+    // `no_std` builds too (the crate checks this itself in every build; this shows it here).
+    fn is_core_error<T: core::error::Error + 'static>() {}
+    is_core_error::<WaitError>();
+}
+
+#[test]
+fn polling_a_finished_wait_panics_naming_its_type() {
+    let barrier = Barrier::new(1);
+    let mut wait = barrier.wait();
+    assert_ready_ok!(poll_once(&mut wait));
+    let (record, _) = catch_panic(|| poll_once(&mut wait));
+    assert_eq!(
+        record.message.as_deref(),
+        Some("`BarrierWait` polled after it completed")
+    );
+    let mut wait = barrier.wait().timeout(std::future::pending::<()>());
+    assert_ready_ok!(poll_once(&mut wait));
+    let (record, _) = catch_panic(|| poll_once(&mut wait));
+    assert_eq!(
+        record.message.as_deref(),
+        Some("`WaitTimeout` polled after it completed")
+    );
 }
 
 #[test]

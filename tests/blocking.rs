@@ -230,3 +230,35 @@ fn blocking_waits_across_abort_and_reset() {
         }
     }
 }
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn wait_blocking_works_from_a_thread_local_destructor() {
+    // SPEC rule 20. The guard is registered before the barrier's own thread-local state (the
+    // thread's first blocking wait makes it), so that state is destroyed first: the guard's
+    // destructor waits after it is gone.
+    use std::cell::RefCell;
+    use std::sync::mpsc;
+
+    static BARRIER: Barrier = Barrier::new(2);
+    static ONE: Barrier = Barrier::new(1);
+    type Passed = Result<agnostic_barrier::BarrierWaitResult, WaitError>;
+    struct WaitOnDrop(mpsc::Sender<Passed>);
+    impl Drop for WaitOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.send(BARRIER.wait_blocking());
+        }
+    }
+    thread_local! {
+        static GUARD: RefCell<Option<WaitOnDrop>> = const { RefCell::new(None) };
+    }
+    let (tx, rx) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        GUARD.with(|guard| *guard.borrow_mut() = Some(WaitOnDrop(tx)));
+        ONE.wait_blocking().unwrap();
+    });
+    let mine = BARRIER.wait_blocking().unwrap();
+    thread.join().expect("the thread exits cleanly");
+    let theirs = rx.recv().unwrap().unwrap();
+    assert_one_generation(&[mine, theirs], 2);
+}

@@ -287,3 +287,76 @@ fn broken_barrier_errors_are_not_affected_by_drops() {
     assert_eq!(assert_ready!(b.poll()), Err(WaitError::Broken));
     assert_eq!(barrier.n_waiting(), 0);
 }
+
+// ---- a dropped wait whose generation completed loses its pass ------------------------------
+
+#[test]
+fn wait_dropped_after_its_generation_completed_loses_its_pass() {
+    // What a `select!` loop around `barrier.wait()` does when its other branch wins the very
+    // poll in which the generation completed: the dropped wait was counted, so the others pass;
+    // its party's next wait arrives in the next generation, where nobody comes.
+    let barrier = Barrier::new(2);
+    let mut looper = barrier.wait();
+    assert_pending!(poll_once(&mut looper));
+    let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    assert!(other.is_leader());
+    drop(looper); // the other branch won
+    let mut retry = spawn(barrier.wait());
+    assert_pending!(retry.poll());
+    assert_eq!(barrier.generation(), 1);
+    assert_eq!(barrier.n_waiting(), 1, "the retry waits in generation 1");
+}
+
+#[test]
+fn wait_made_once_outside_a_select_loop_keeps_its_pass() {
+    // The loop that cannot lose its pass: one wait, made before the loop, polled by `&mut`.
+    let barrier = Barrier::new(2);
+    let mut wait = barrier.wait();
+    assert_pending!(poll_once(&mut wait));
+    let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    // However many times the other branch wins, the same wait returns the pass when polled.
+    let mine = assert_ready_ok!(poll_once(&mut wait));
+    assert_one_generation(&[mine, other], 2);
+}
+
+/// Runs the README's `select!` loop (`looper`) against a party that arrives a little later,
+/// `rounds` times; returns how many rounds hung (the looper did not return within 10 s).
+async fn select_loop_rounds<F, Fut>(rounds: usize, looper: F) -> usize
+where
+    F: Fn(std::sync::Arc<Barrier>) -> Fut,
+    Fut: std::future::Future<Output = Result<agnostic_barrier::BarrierWaitResult, WaitError>>
+        + Send
+        + 'static,
+{
+    let mut hung = 0;
+    for _ in 0..rounds {
+        let barrier = std::sync::Arc::new(Barrier::new(2));
+        let task = tokio::spawn(looper(barrier.clone()));
+        tokio::time::sleep(Duration::from_micros(300)).await;
+        barrier.wait().await.unwrap();
+        match tokio::time::timeout(Duration::from_secs(10), task).await {
+            Ok(result) => {
+                result.unwrap().unwrap();
+            }
+            Err(_) => hung += 1,
+        }
+    }
+    hung
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(miri, ignore)]
+async fn select_loop_on_one_wait_made_outside_the_loop_never_hangs() {
+    let hung = select_loop_rounds(300, |barrier| async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        let mut wait = barrier.wait();
+        loop {
+            tokio::select! {
+                result = &mut wait => return result,
+                _ = tick.tick() => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(hung, 0, "rounds that hung");
+}

@@ -234,31 +234,67 @@ fn arrival_during_action_counts_toward_next_generation() {
     );
 }
 
-/// Rules 1 and 8: a party whose arrival completes a generation while the previous action runs
-/// is sealed in at once; dropping its future right after arriving withdraws nothing, and the
-/// generation still completes (its action runs, `generation()` moves on).
+/// Rules 1, 8 and 19: a party whose arrival completes a generation while the previous action
+/// runs is sealed in at once and leads that generation; dropping its future right after
+/// arriving withdraws nothing. With nobody else of that generation left, the next arrival
+/// completes it (runs its action) before its own: every generation's action runs exactly once.
 #[test]
-fn dropped_pending_leader_generation_still_completes() {
-    check("dropped_pending_leader_generation_still_completes", || {
-        let runs = Arc::new(AtomicUsizeLoom::new(0));
-        let counter = runs.clone();
+fn dropped_pending_leader_generation_is_completed_by_the_next_arrival() {
+    check(
+        "dropped_pending_leader_generation_is_completed_by_the_next_arrival",
+        || {
+            let runs = Arc::new(AtomicUsizeLoom::new(0));
+            let counter = runs.clone();
+            let barrier = Arc::new(
+                Barrier::builder(1)
+                    .action(move || {
+                        counter.fetch_add(1, SeqCst);
+                    })
+                    .build(),
+            );
+            let other = barrier.clone();
+            let thread = thread::spawn(move || {
+                let mut wait = other.wait();
+                let _ = poll_once(&mut wait);
+            });
+            block_on(barrier.wait()).unwrap();
+            thread.join().unwrap();
+            let last = block_on(barrier.wait()).unwrap();
+            assert_eq!(last.generation(), 2);
+            assert_eq!(runs.load(SeqCst), 3);
+            assert_eq!(barrier.generation(), 3);
+            assert_eq!(barrier.n_waiting(), 0);
+        },
+    );
+}
+
+/// Rules 4 and 19: each generation's action runs on that generation's leader, also when the
+/// generation filled up while the previous action ran (then its leader runs it, in its own
+/// poll, once the previous one is released; never the party finishing the previous one).
+#[test]
+fn each_action_runs_on_its_own_leader() {
+    loom::thread_local! {
+        static WHO: std::cell::Cell<usize> = std::cell::Cell::new(0);
+    }
+    check("each_action_runs_on_its_own_leader", || {
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let sink = ran.clone();
         let barrier = Arc::new(
             Barrier::builder(1)
-                .action(move || {
-                    counter.fetch_add(1, SeqCst);
-                })
+                .action(move || sink.lock().unwrap().push(WHO.with(|who| who.get())))
                 .build(),
         );
         let other = barrier.clone();
         let thread = thread::spawn(move || {
-            let mut wait = other.wait();
-            let _ = poll_once(&mut wait);
+            WHO.with(|who| who.set(1));
+            block_on(other.wait()).unwrap()
         });
-        block_on(barrier.wait()).unwrap();
-        thread.join().unwrap();
-        assert_eq!(runs.load(SeqCst), 2);
-        assert_eq!(barrier.generation(), 2);
-        assert_eq!(barrier.n_waiting(), 0);
+        let mine = block_on(barrier.wait()).unwrap();
+        let theirs = thread.join().unwrap();
+        let ran = ran.lock().unwrap();
+        assert_eq!(ran.len(), 2);
+        assert_eq!(ran[mine.generation() as usize], 0, "{ran:?}");
+        assert_eq!(ran[theirs.generation() as usize], 1, "{ran:?}");
     });
 }
 

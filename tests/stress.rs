@@ -802,15 +802,21 @@ fn poll_by_hand(wait: &mut BarrierWait<'_>) -> Poll<Result<(usize, u64, bool), W
 fn arrival_after_next_generation_sealed_counts_toward_a_later_one() {
     overfill_next_generation(|barrier, mut a, mut c, mut d, mut e| {
         assert_eq!(poll_by_hand(&mut a), Poll::Ready(Ok((0, 0, false))));
-        // Generation 1 (c, d) completed when d arrived; its action ran once generation 0's
-        // ended. Only e waits, in generation 2.
+        // Generation 1 (c, d) was sealed when d arrived; it completes when its leader d runs
+        // its action, in d's own poll (SPEC rule 19). e waits in generation 2.
+        assert_eq!(
+            (barrier.n_waiting(), barrier.generation()),
+            (2, 1),
+            "(n_waiting(), generation())"
+        );
+        assert_eq!(poll_by_hand(&mut c), Poll::Pending);
+        assert_eq!(poll_by_hand(&mut d), Poll::Ready(Ok((1, 1, true))));
+        assert_eq!(poll_by_hand(&mut c), Poll::Ready(Ok((0, 1, false))));
         assert_eq!(
             (barrier.n_waiting(), barrier.generation()),
             (1, 2),
             "(n_waiting(), generation())"
         );
-        assert_eq!(poll_by_hand(&mut c), Poll::Ready(Ok((0, 1, false))));
-        assert_eq!(poll_by_hand(&mut d), Poll::Ready(Ok((1, 1, true))));
         let mut f = barrier.wait();
         assert_eq!(poll_by_hand(&mut f), Poll::Ready(Ok((1, 2, true))));
         assert_eq!(poll_by_hand(&mut e), Poll::Ready(Ok((0, 2, false))));

@@ -257,7 +257,7 @@ fn blocking_timeout_breaks_barrier() {
 #[cfg_attr(miri, ignore)]
 fn blocking_default_timeout_breaks_barrier() {
     let barrier = Barrier::builder(2)
-        .timeout(Duration::from_millis(20), |_| std::future::pending())
+        .timeout(Duration::from_millis(20), |_| std::future::pending::<()>())
         .build();
     assert_eq!(barrier.wait_blocking(), Err(WaitError::TimedOut));
     assert!(barrier.is_broken());
@@ -303,7 +303,7 @@ fn duration_max_means_no_limit() {
 #[cfg_attr(miri, ignore)]
 fn default_duration_max_means_no_limit_for_blocking_waits() {
     let barrier = Barrier::builder(2)
-        .timeout(Duration::MAX, |_| std::future::pending())
+        .timeout(Duration::MAX, |_| std::future::pending::<()>())
         .build();
     assert_no_limit(barrier, Barrier::wait_blocking);
 }
@@ -364,5 +364,17 @@ async fn tokio_sleep_deadline_passes_or_breaks() {
         .timeout(tokio::time::sleep(Duration::from_millis(20)))
         .await;
     assert_eq!(result, Err(WaitError::TimedOut));
+    assert!(barrier.is_broken());
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn default_timeout_accepts_a_timer_of_any_output() {
+    // `smol::Timer::after` resolves to an `Instant`: the output is ignored, as for
+    // `BarrierWait::timeout`.
+    let barrier = Barrier::builder(2)
+        .timeout(Duration::from_millis(5), smol::Timer::after)
+        .build();
+    assert_eq!(smol::block_on(barrier.wait()), Err(WaitError::TimedOut));
     assert!(barrier.is_broken());
 }

@@ -1,10 +1,20 @@
-//! The parties of one generation: their seats and their wakers.
-
-use alloc::vec::Vec;
-use core::task::Waker;
+//! The parties of one generation, and who completes it.
 
 use crate::engine::seats::Seats;
 use crate::engine::woken::Woken;
+
+/// Whether a generation is still filling, and once sealed, who completes it (SPEC rules 4
+/// and 19).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lead {
+    /// Not sealed: parties arrive and withdraw.
+    Filling,
+    /// Sealed, waiting to be completed by its leader: the party at this index, or, `None`,
+    /// whoever polls or arrives next (every party of it gave up).
+    Awaiting(Option<usize>),
+    /// Sealed, and its leader is completing it (running the action).
+    Running,
+}
 
 /// The parties of one generation.
 #[derive(Debug)]
@@ -12,11 +22,7 @@ pub(crate) struct Bucket {
     /// Its serial number (see `ends`), handed out in order.
     pub(crate) epoch: u64,
     pub(crate) seats: Seats,
-    /// The waiting tasks' wakers, by index; `None` for a withdrawn party, a waiting thread
-    /// (woken through `Barrier::blocked`) and the completing party, which never waits.
-    pub(crate) wakers: Vec<Option<Waker>>,
-    /// Waiting parties that will read how this generation ended.
-    pub(crate) sitting: usize,
+    pub(crate) lead: Lead,
 }
 
 impl Bucket {
@@ -24,33 +30,30 @@ impl Bucket {
         Bucket {
             epoch,
             seats: Seats::new(),
-            wakers: Vec::new(),
-            sitting: 0,
+            lead: Lead::Filling,
         }
     }
 
-    /// Seats a waiting party at `index`, keeping its waker if it is a task.
-    pub(crate) fn sit(&mut self, index: usize, waker: Option<&Waker>) {
-        let waker = waker.cloned();
-        if index == self.wakers.len() {
-            self.wakers.push(waker);
-        } else {
-            self.wakers[index] = waker;
-        }
-        self.sitting += 1;
-    }
-
-    /// Whether it is full: its last party arrived, so it is sealed.
+    /// Whether its last party arrived.
     pub(crate) fn is_full(&self, parties: usize) -> bool {
         self.seats.arrived() == parties
     }
 
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.lead != Lead::Filling
+    }
+
     /// Ends this bucket's generation, handing its wakers to `woken`, and reopens it empty as
     /// generation `epoch`.
-    pub(crate) fn end(&mut self, epoch: u64, woken: &mut Woken, spare: &mut Vec<Option<Waker>>) {
-        woken.take(&mut self.wakers, spare);
+    pub(crate) fn end(
+        &mut self,
+        epoch: u64,
+        woken: &mut Woken,
+        spare: &mut alloc::vec::Vec<crate::engine::seats::Seat>,
+    ) {
+        woken.take(&mut self.seats.seats, spare);
         self.seats.clear();
-        self.sitting = 0;
+        self.lead = Lead::Filling;
         self.epoch = epoch;
     }
 }

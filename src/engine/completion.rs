@@ -1,79 +1,60 @@
-//! How a sealed generation completes: its action runs, then it is released, and so is any
-//! following generation that filled up meanwhile (SPEC rule 4).
+//! How a sealed generation completes: the party that claimed it runs the action, then releases
+//! it (SPEC rule 4), summoning the leader of the next generation if that one is sealed too.
 
-use crate::engine::ends::Signal;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
 use crate::engine::state::Seal;
 use crate::engine::sync::lock;
+use crate::engine::woken::Woken;
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
 impl Barrier {
-    /// Runs the action for the sealed generation and releases it (SPEC rule 4), then completes
-    /// any following generation that filled up meanwhile (its pending leader is waiting).
-    pub(crate) fn complete(&self, seal: Seal) -> Result<BarrierWaitResult, WaitError> {
-        let (generation, mut handoff) = self.run_and_release(seal.epoch, false)?;
-        while let Some(epoch) = handoff {
-            handoff = self
-                .run_and_release(epoch, true)
-                .ok()
-                .and_then(|(_, next)| next);
-        }
-        Ok(BarrierWaitResult {
-            index: seal.index,
-            generation,
-            leader: true,
-        })
-    }
-
-    /// Runs the action for the sealed generation `epoch`, then releases it or, if the action
-    /// panicked, breaks the barrier. Returns the generation's number and, if the following
-    /// generation filled up meanwhile, its epoch, for the caller to complete it. A panic resumes
-    /// here unless `for_pending_leader`, in which case it is kept for the pending leader.
-    fn run_and_release(
+    /// Runs the action for the sealed generation this party claimed, then releases it; or, if
+    /// the barrier was broken or reset meanwhile, gives `Broken`. Returns this party's result
+    /// and the parties to wake once it is recorded. If the action panics, the barrier is broken,
+    /// the others are woken, and the panic resumes here.
+    ///
+    /// Runs one action: a following generation that filled up meanwhile is completed by its own
+    /// leader, which the release summons (SPEC rule 19).
+    pub(crate) fn complete(
         &self,
-        epoch: u64,
-        for_pending_leader: bool,
-    ) -> Result<(u64, Option<u64>), WaitError> {
+        seal: Seal,
+    ) -> (Result<BarrierWaitResult, WaitError>, Option<Woken>) {
         let ran = match &self.action {
             None => Ok(()),
             Some(action) => {
+                // `FnMut`: never twice at once. Taken before the state's lock, never inside it.
                 let mut action = lock(action);
                 // Broken or reset since it was sealed: it gets no action (its parties already
                 // have `Broken`).
-                if !self.lock_state().is_completing(epoch) {
-                    return Err(WaitError::Broken);
+                if !self.lock_state().is_completing(seal.epoch) {
+                    return (Err(WaitError::Broken), None);
                 }
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (*action)()))
+                catch_unwind(AssertUnwindSafe(|| (*action)()))
             }
         };
         let mut st = self.lock_state();
         // Broken or reset while the action ran?
-        let ours = st.is_completing(epoch);
+        let ours = st.is_completing(seal.epoch);
         match ran {
             Ok(()) if ours => {
                 let (generation, woken) = self.release(&mut st);
-                let handoff = st.current.is_full(self.parties).then_some(st.current.epoch);
-                drop(st);
-                woken.wake(self);
-                Ok((generation, handoff))
-            }
-            Ok(()) => Err(WaitError::Broken),
-            Err(payload) => {
-                let woken = ours.then(|| self.break_locked(&mut st, Signal::Panicked));
-                let resume = if for_pending_leader {
-                    // The pending leader finds it when `Panicked` wakes it.
-                    st.handoff_panic = ours.then_some(payload);
-                    None
-                } else {
-                    Some(payload)
+                let result = BarrierWaitResult {
+                    index: seal.index,
+                    generation,
+                    leader: true,
                 };
+                (Ok(result), Some(woken))
+            }
+            Ok(()) => (Err(WaitError::Broken), None),
+            Err(payload) => {
+                let woken = ours.then(|| self.break_locked(&mut st));
                 drop(st);
                 if let Some(woken) = woken {
-                    woken.wake(self);
+                    // The action's panic is the one to resume, not a waker's.
+                    drop(woken.wake_all(self));
                 }
-                match resume {
-                    Some(payload) => std::panic::resume_unwind(payload),
-                    None => Err(WaitError::Broken),
-                }
+                resume_unwind(payload)
             }
         }
     }

@@ -18,9 +18,6 @@ pub(crate) enum Signal {
     Released,
     /// It was broken or reset.
     Broken,
-    /// Its action panicked; a pending leader (see `Ticket::leader`) takes the payload from
-    /// `State::handoff_panic`, the others see `Broken`.
-    Panicked,
 }
 
 /// What a waiting party can tell without the lock.
@@ -88,9 +85,6 @@ impl Ends {
 struct BrokenRange {
     first: u64,
     last: u64,
-    /// What the generation with epoch `first` (the one being filled or completing) got; the
-    /// later ones got `Broken`.
-    first_signal: Signal,
     /// Parties of these generations that have not read it yet.
     unread: usize,
 }
@@ -111,12 +105,11 @@ impl Broken {
     }
 
     /// Records that epochs `first..=last` ended, with `unread` parties to tell.
-    pub(crate) fn record(&mut self, first: u64, last: u64, first_signal: Signal, unread: usize) {
+    pub(crate) fn record(&mut self, first: u64, last: u64, unread: usize) {
         if unread > 0 {
             self.0.push(BrokenRange {
                 first,
                 last,
-                first_signal,
                 unread,
             });
         }
@@ -132,15 +125,10 @@ impl Broken {
             return Signal::Released;
         };
         let range = &mut self.0[i];
-        let signal = if epoch == range.first {
-            range.first_signal
-        } else {
-            Signal::Broken
-        };
         range.unread -= 1;
         if range.unread == 0 {
             self.0.swap_remove(i);
         }
-        signal
+        Signal::Broken
     }
 }

@@ -1,6 +1,19 @@
-use alloc::vec::Vec;
+//! The seats of one generation: the arrival indices handed out, and who waits in each seat.
 
-/// The arrival indices handed out in one generation.
+use alloc::vec::Vec;
+use core::task::Waker;
+
+/// One arrival index of a generation.
+#[derive(Debug, Default)]
+pub(crate) struct Seat {
+    /// The waiting task's waker. `None` for a thread waiting on the barrier's condvar, for a
+    /// seat nobody waits in, and once taken to be woken.
+    pub(crate) waker: Option<Waker>,
+    /// A party waits here to learn how the generation ends.
+    pub(crate) waiting: bool,
+}
+
+/// The arrival indices handed out in one generation, and the seats behind them.
 ///
 /// A generation hands out `0, 1, 2, …` in arrival order. A party that withdraws (its wait was
 /// dropped) gives its index back; the next arrival takes a given-back index before a fresh one.
@@ -14,6 +27,10 @@ pub(crate) struct Seats {
     /// Indices below `high` given back by withdrawn parties. Allocated on the first withdrawal
     /// and reused afterwards, so arrivals without withdrawals never allocate here.
     free: Vec<usize>,
+    /// By index. Its length only grows (up to the most parties seen), so steady rounds reuse it.
+    pub(crate) seats: Vec<Seat>,
+    /// Seats a party waits in (each will read how the generation ended).
+    pub(crate) sitting: usize,
 }
 
 impl Seats {
@@ -21,6 +38,8 @@ impl Seats {
         Seats {
             high: 0,
             free: Vec::new(),
+            seats: Vec::new(),
+            sitting: 0,
         }
     }
 
@@ -37,9 +56,9 @@ impl Seats {
         })
     }
 
-    /// Takes back the index of a party that withdrew.
+    /// Takes back the index of a party that withdrew (its seat already left).
     pub(crate) fn give_back(&mut self, index: usize) {
-        debug_assert!(index < self.high && !self.free.contains(&index));
+        debug_assert!(index < self.high && self.seats.get(index).is_none_or(|s| !s.waiting));
         if index + 1 == self.high {
             self.high -= 1;
         } else {
@@ -47,9 +66,51 @@ impl Seats {
         }
     }
 
+    /// Seats a waiting party at `index` with its waker (`None`: a thread on the condvar).
+    pub(crate) fn sit(&mut self, index: usize, waker: Option<Waker>) {
+        if index >= self.seats.len() {
+            self.seats.resize_with(index + 1, Seat::default);
+        }
+        let seat = &mut self.seats[index];
+        debug_assert!(!seat.waiting && seat.waker.is_none());
+        *seat = Seat {
+            waker,
+            waiting: true,
+        };
+        self.sitting += 1;
+    }
+
+    /// The party at `index` stops waiting (its wait was dropped); returns its waker, to be
+    /// dropped once the lock is released.
+    pub(crate) fn leave(&mut self, index: usize) -> Option<Waker> {
+        let seat = &mut self.seats[index];
+        debug_assert!(seat.waiting, "only a waiting party leaves its seat");
+        seat.waiting = false;
+        self.sitting -= 1;
+        seat.waker.take()
+    }
+
+    pub(crate) fn seat_mut(&mut self, index: usize) -> &mut Seat {
+        &mut self.seats[index]
+    }
+
+    /// The highest index a party still waits at.
+    pub(crate) fn last_waiting(&self) -> Option<usize> {
+        let used = self.high.min(self.seats.len());
+        self.seats[..used].iter().rposition(|seat| seat.waiting)
+    }
+
+    /// Empties the seats for the next generation, keeping their memory; the wakers must have
+    /// been taken.
     pub(crate) fn clear(&mut self) {
+        let used = self.high.min(self.seats.len());
+        for seat in &mut self.seats[..used] {
+            seat.waiting = false;
+            debug_assert!(seat.waker.is_none());
+        }
         self.high = 0;
         self.free.clear();
+        self.sitting = 0;
     }
 }
 
@@ -83,5 +144,58 @@ mod tests {
         seats.clear();
         assert_eq!(seats.arrived(), 0);
         assert_eq!(seats.take(), 0);
+    }
+
+    #[test]
+    fn sitting_counts_the_waiting_seats() {
+        let mut seats = Seats::new();
+        for _ in 0..3 {
+            let index = seats.take();
+            seats.sit(index, None);
+        }
+        assert_eq!(seats.sitting, 3);
+        assert!(seats.leave(1).is_none());
+        assert_eq!(seats.sitting, 2);
+        assert_eq!(seats.last_waiting(), Some(2));
+        seats.leave(2);
+        assert_eq!(seats.last_waiting(), Some(0));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "only a waiting party leaves its seat")]
+    fn a_seat_is_left_once() {
+        let mut seats = Seats::new();
+        let index = seats.take();
+        seats.sit(index, None);
+        seats.leave(index);
+        seats.leave(index);
+    }
+
+    #[test]
+    fn withdrawals_in_random_order_check_in_constant_time() {
+        // Issue 9, item 6: the debug check of a given-back index searched the free list, which
+        // made withdrawals in random order quadratic in debug builds (9.3 µs each with 100,000
+        // parties waiting). It now reads the seat. This runs 100,000 withdrawals in a shuffled
+        // order; it finishes in well under a second in a debug build.
+        let n = 100_000;
+        let mut seats = Seats::new();
+        for _ in 0..n {
+            let index = seats.take();
+            seats.sit(index, None);
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        for i in (1..n).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            order.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        for index in order {
+            seats.leave(index);
+            seats.give_back(index);
+        }
+        assert_eq!(seats.arrived(), 0);
     }
 }

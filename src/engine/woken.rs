@@ -1,9 +1,13 @@
 //! Wakers taken out of the barrier's state, to be woken once its lock is released.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::any::Any;
 use core::mem;
 use core::task::Waker;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
+use crate::engine::seats::Seat;
 use crate::Barrier;
 
 /// How many wakers `Woken` holds inline. Up to this many it needs no vector, so releasing a
@@ -18,7 +22,7 @@ const INLINE: usize = 8;
 pub(crate) struct Woken {
     few: [Option<Waker>; INLINE],
     n_few: usize,
-    many: Vec<Option<Waker>>,
+    many: Vec<Seat>,
     /// `many` is the state's spare vector, to be given back.
     lent: bool,
     /// Threads wait on `Barrier::blocked`: notify them all.
@@ -39,36 +43,61 @@ impl Woken {
     }
 
     /// Takes a bucket's wakers, leaving it an empty vector with room for as many.
-    pub(crate) fn take(&mut self, wakers: &mut Vec<Option<Waker>>, spare: &mut Vec<Option<Waker>>) {
-        if self.many.is_empty() && wakers.len() <= INLINE - self.n_few {
+    pub(crate) fn take(&mut self, seats: &mut Vec<Seat>, spare: &mut Vec<Seat>) {
+        if self.many.is_empty() && seats.len() <= INLINE - self.n_few {
             // `drain` keeps the bucket's capacity for the next generation.
-            for waker in wakers.drain(..).flatten() {
+            for waker in seats.drain(..).filter_map(|seat| seat.waker) {
                 self.few[self.n_few] = Some(waker);
                 self.n_few += 1;
             }
         } else if self.many.is_empty() && !self.lent {
             // Swap in the spare vector (empty, with room) for the bucket's.
-            mem::swap(wakers, spare);
+            mem::swap(seats, spare);
             mem::swap(&mut self.many, spare);
             self.lent = true;
         } else {
             // More than one large bucket at once: only when a barrier breaks.
-            self.many.append(wakers);
+            self.many.append(seats);
+        }
+    }
+
+    /// Adds one waker (a summoned leader's).
+    pub(crate) fn push(&mut self, waker: Waker) {
+        if self.n_few < INLINE {
+            self.few[self.n_few] = Some(waker);
+            self.n_few += 1;
+        } else {
+            self.many.push(Seat {
+                waker: Some(waker),
+                waiting: false,
+            });
         }
     }
 
     /// Wakes the parties (call it with the lock released), then gives the borrowed vector back.
-    pub(crate) fn wake(mut self, barrier: &Barrier) {
+    /// If a waker panics, the others are still woken, and the first panic resumes at the end
+    /// (SPEC rule 18: it surfaces in the call that ran it).
+    pub(crate) fn wake(self, barrier: &Barrier) {
+        if let Some(payload) = self.wake_all(barrier) {
+            resume_unwind(payload);
+        }
+    }
+
+    /// Wakes the parties like `wake`, returning the first waker's panic instead of resuming it.
+    pub(crate) fn wake_all(mut self, barrier: &Barrier) -> Option<Box<dyn Any + Send>> {
         #[cfg(feature = "std")]
         if self.threads {
             // One call wakes every blocked thread, as `std::sync::Barrier` does.
             barrier.blocked.notify_all();
         }
-        for waker in self.few[..self.n_few].iter_mut().filter_map(Option::take) {
-            waker.wake();
-        }
-        for waker in self.many.drain(..).flatten() {
-            waker.wake();
+        let mut panic = None;
+        let few = self.few[..self.n_few].iter_mut().filter_map(Option::take);
+        let many = self.many.drain(..).filter_map(|seat| seat.waker);
+        for waker in few.chain(many) {
+            // Catching costs nothing until a waker panics.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                panic.get_or_insert(payload);
+            }
         }
         if self.lent {
             let mut st = barrier.lock_state();
@@ -76,5 +105,6 @@ impl Woken {
                 st.spare = self.many;
             }
         }
+        panic
     }
 }

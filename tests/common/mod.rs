@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unused_macros)]
 
+pub mod hostile;
+
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
