@@ -5,7 +5,7 @@ use core::panic::{RefUnwindSafe, UnwindSafe};
 use crate::builder::DefaultTimeout;
 #[cfg(feature = "std")]
 use crate::engine::sync::Condvar;
-use crate::engine::sync::Mutex;
+use crate::engine::sync::{AtomicUsize, Mutex, Ordering};
 use crate::engine::Ends;
 use crate::engine::State;
 use crate::{BarrierBuilder, BarrierWait};
@@ -44,7 +44,8 @@ pub(crate) type Action = Box<dyn FnMut() + Send>;
 /// # });
 /// ```
 pub struct Barrier {
-    pub(crate) parties: usize,
+    /// What `parties()` returns: `State::parties`, written under the lock, read without it.
+    pub(crate) parties: AtomicUsize,
     pub(crate) state: Mutex<State>,
     /// Which generations have ended and how, for waiting parties to read without the lock.
     pub(crate) ends: Ends,
@@ -60,16 +61,13 @@ pub struct Barrier {
 impl UnwindSafe for Barrier {}
 impl RefUnwindSafe for Barrier {}
 
-/// The body of `Barrier::new`, which is a `const fn` except under loom.
-macro_rules! new_barrier {
+/// A barrier for `parties` (0 for a dynamic one), with no action and no default timeout: the
+/// body of the constructors, which are `const fn`s except under loom.
+macro_rules! barrier_with {
     ($parties:expr) => {{
-        assert!(
-            $parties > 0,
-            "a barrier needs at least one party (parties was 0)"
-        );
         Barrier {
-            parties: $parties,
-            state: Mutex::new(State::new()),
+            parties: AtomicUsize::new($parties),
+            state: Mutex::new(State::new($parties)),
             ends: Ends::new(),
             #[cfg(feature = "std")]
             blocked: Condvar::new(),
@@ -98,7 +96,11 @@ impl Barrier {
     #[track_caller]
     #[must_use]
     pub const fn new(parties: usize) -> Barrier {
-        new_barrier!(parties)
+        assert!(
+            parties > 0,
+            "a barrier needs at least one party (parties was 0)"
+        );
+        barrier_with!(parties)
     }
 
     /// Creates a barrier for `parties` parties (loom's types cannot be built in a `const fn`).
@@ -106,7 +108,22 @@ impl Barrier {
     #[track_caller]
     #[must_use]
     pub fn new(parties: usize) -> Barrier {
-        new_barrier!(parties)
+        assert!(
+            parties > 0,
+            "a barrier needs at least one party (parties was 0)"
+        );
+        barrier_with!(parties)
+    }
+
+    /// A barrier for `parties`, which may be 0 (dynamic barriers and their builder).
+    #[cfg(not(loom))]
+    pub(crate) const fn with_parties(parties: usize) -> Barrier {
+        barrier_with!(parties)
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn with_parties(parties: usize) -> Barrier {
+        barrier_with!(parties)
     }
 
     /// Starts building a barrier for `parties` parties with an action or a default timeout.
@@ -213,8 +230,18 @@ impl Barrier {
     /// assert_eq!(a.index() + b.index(), 1);
     /// # });
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> BarrierWait<'_> {
+        self.expect_parties();
         BarrierWait::new(self)
+    }
+
+    /// Panics, naming the caller's line, if nobody is expected (SPEC rule 14).
+    #[track_caller]
+    pub(crate) fn expect_parties(&self) {
+        if self.parties.load(Ordering::Relaxed) == 0 {
+            no_parties();
+        }
     }
 
     /// Breaks the barrier: every party waiting (in any generation not yet completed) gets
@@ -283,16 +310,21 @@ impl Barrier {
         self.lock_state().broken
     }
 
-    /// The number of parties needed to complete a generation.
+    /// The number of parties the generation being filled needs: as created, then changed by
+    /// [`add_parties()`](Barrier::add_parties), [`join()`](Barrier::join) and departures
+    /// ([`arrive_and_drop()`](Barrier::arrive_and_drop), a [`Party`](crate::Party) leaving).
     ///
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(agnostic_barrier::Barrier::new(3).parties(), 3);
+    /// let barrier = agnostic_barrier::Barrier::new(3);
+    /// assert_eq!(barrier.parties(), 3);
+    /// barrier.add_parties(2);
+    /// assert_eq!(barrier.parties(), 5);
     /// ```
     #[must_use]
     pub fn parties(&self) -> usize {
-        self.parties
+        self.parties.load(Ordering::Relaxed)
     }
 
     /// The number of parties arrived in the generation being filled.
@@ -341,10 +373,17 @@ impl Barrier {
     }
 }
 
+/// The panic of a wait on a barrier that expects nobody.
+#[cold]
+#[track_caller]
+pub(crate) fn no_parties() -> ! {
+    panic!("the barrier has no parties: nobody is expected to wait (join() or add_parties() first)")
+}
+
 impl fmt::Debug for Barrier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Barrier")
-            .field("parties", &self.parties)
+            .field("parties", &self.parties())
             .field("n_waiting", &self.n_waiting())
             .field("generation", &self.generation())
             .field("is_broken", &self.is_broken())

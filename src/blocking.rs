@@ -9,7 +9,7 @@ use std::sync::PoisonError;
 use std::task::Wake;
 
 use crate::engine::sync::{thread, Condvar, MutexGuard};
-use crate::engine::{Arrival, Polled, State, Ticket};
+use crate::engine::{Arrival, Kept, Polled, State, Ticket};
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
 #[cfg(not(loom))]
@@ -49,12 +49,9 @@ impl Barrier {
     /// assert_eq!(mine.index() + theirs.index(), 1);
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+    #[track_caller]
     pub fn wait_blocking(&self) -> Result<BarrierWaitResult, WaitError> {
-        let deadline = self
-            .timeout
-            .as_ref()
-            .and_then(|t| deadline_after(t.duration));
-        self.block(deadline)
+        self.block(None, self.default_deadline())
     }
 
     /// Blocks the current thread until all parties have arrived or `timeout` passes.
@@ -85,31 +82,42 @@ impl Barrier {
     /// assert!(barrier.is_broken());
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+    #[track_caller]
     pub fn wait_blocking_timeout(&self, timeout: Duration) -> Result<BarrierWaitResult, WaitError> {
-        self.block(deadline_after(timeout))
+        self.block(None, deadline_after(timeout))
     }
 
-    fn block(&self, deadline: Option<Instant>) -> Result<BarrierWaitResult, WaitError> {
+    /// The default timeout's deadline, from now.
+    pub(crate) fn default_deadline(&self) -> Option<Instant> {
+        self.timeout
+            .as_ref()
+            .and_then(|t| deadline_after(t.duration))
+    }
+
+    /// Blocks until this party passes: arriving first, or, given what a party kept (SPEC rule
+    /// 16) or a split-phase arrival (rule 17), waiting for that.
+    #[track_caller]
+    pub(crate) fn block(
+        &self,
+        start: Option<Kept>,
+        deadline: Option<Instant>,
+    ) -> Result<BarrierWaitResult, WaitError> {
         // With few parties, each waiting thread parks and is unparked by its own waker: no lock
         // to take again on waking. With many, one condvar notification wakes them all, as in
         // `std::sync::Barrier`, instead of one unpark call per thread from the releasing party.
         // (So does a thread whose thread-local waker is gone: SPEC rule 20.)
-        let waker = if self.parties <= PARK_UP_TO {
+        let waker = if self.parties() <= PARK_UP_TO {
             thread_waker()
         } else {
             None
         };
-        let mut ticket = loop {
-            let polled = match self.arrive(waker.clone(), true) {
-                Arrival::Wait(ticket) => break ticket,
-                Arrival::Broken => return Err(WaitError::Broken),
-                Arrival::Passed(result, woken) => Polled::Ready(Ok(result), Some(woken)),
-                Arrival::Lead(seal) => Polled::Lead(seal),
-                Arrival::Orphan(seal) => Polled::Orphan(seal),
-            };
-            if let Some(result) = self.settle_blocking(polled) {
-                return result;
-            }
+        let mut ticket = match start {
+            Some(Kept::Passed(result)) => return Ok(result),
+            Some(Kept::Ticket(ticket)) => ticket,
+            None => match self.arrive_blocking(waker.clone()) {
+                Ok(ticket) => ticket,
+                Err(result) => return result,
+            },
         };
         if let Some(waker) = &waker {
             self.spin(&ticket);
@@ -131,11 +139,33 @@ impl Barrier {
         }
     }
 
+    /// Arrives for a blocking wait: `Ok(ticket)` to wait on, or `Err` with this call's result.
+    #[track_caller]
+    fn arrive_blocking(
+        &self,
+        waker: Option<Waker>,
+    ) -> Result<Ticket, Result<BarrierWaitResult, WaitError>> {
+        self.expect_parties();
+        loop {
+            let polled = match self.enter(waker.clone(), true) {
+                Arrival::Wait(ticket) => return Ok(ticket),
+                Arrival::Broken => return Err(Err(WaitError::Broken)),
+                Arrival::NoParties => crate::barrier::no_parties(),
+                Arrival::Passed(result, woken) => Polled::Ready(Ok(result), Some(woken)),
+                Arrival::Lead(seal) => Polled::Lead(seal),
+                Arrival::Orphan(seal) => Polled::Orphan(seal),
+            };
+            if let Some(result) = self.settle_blocking(polled) {
+                return Err(result);
+            }
+        }
+    }
+
     /// With no more parties than cores, the others are likely running and about to arrive:
     /// look again a few times before paying for a park and an unpark. With more, spinning
     /// would take a core from a party that needs it.
     fn spin(&self, ticket: &Ticket) {
-        let spins = if self.parties <= cores() { SPINS } else { 0 };
+        let spins = if self.parties() <= cores() { SPINS } else { 0 };
         for spins in 0..spins {
             if self.has_ended(ticket) {
                 return;
@@ -248,12 +278,12 @@ pub(crate) fn wait<'a>(
 }
 
 #[cfg(not(loom))]
-fn deadline_after(timeout: Duration) -> Option<Instant> {
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
 #[cfg(loom)]
-fn deadline_after(_: Duration) -> Option<Instant> {
+pub(crate) fn deadline_after(_: Duration) -> Option<Instant> {
     panic!("loom does not model time: blocking waits with a timeout are not supported under loom")
 }
 

@@ -160,7 +160,7 @@ impl BarrierBuilder {
         Barrier {
             action: self.action.map(Mutex::new),
             timeout: self.timeout,
-            ..Barrier::new(self.parties)
+            ..Barrier::with_parties(self.parties)
         }
     }
 }

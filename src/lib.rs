@@ -75,13 +75,17 @@ mod blocking;
 mod builder;
 mod engine;
 mod error;
+mod party;
 mod result;
+mod token;
 mod wait;
 
 pub use barrier::Barrier;
 pub use builder::BarrierBuilder;
 pub use error::WaitError;
+pub use party::{OwnedParty, Party};
 pub use result::BarrierWaitResult;
+pub use token::ArrivalToken;
 pub use wait::{BarrierWait, WaitTimeout};
 
 // `WaitError` is an error without `std` too (`core::error::Error`, Rust 1.81), so `?` into

@@ -11,7 +11,7 @@ use sync_wrapper::SyncWrapper;
 
 use crate::builder::Timer;
 use crate::engine::woken::Woken;
-use crate::engine::{Arrival, Polled, Ticket};
+use crate::engine::{Arrival, Kept, Polled, Ticket};
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
 /// The future returned by [`Barrier::wait`].
@@ -33,9 +33,15 @@ use crate::{Barrier, BarrierWaitResult, WaitError};
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct BarrierWait<'a> {
     barrier: &'a Barrier,
+    /// The `Party` this wait belongs to, if any: what a dropped wait cannot use goes back to
+    /// it (SPEC rule 16).
+    party: Option<&'a mut Option<Kept>>,
     state: WaitState,
     /// Whether the barrier's default timeout applies (a per-call timeout replaces it).
     default_timeout: bool,
+    /// Whether a drop before the generation is sealed withdraws the arrival (not for a split
+    /// phase arrival, SPEC rule 17, nor an arrival a party kept).
+    revocable: bool,
 }
 
 enum WaitState {
@@ -56,8 +62,48 @@ impl<'a> BarrierWait<'a> {
     pub(crate) fn new(barrier: &'a Barrier) -> Self {
         BarrierWait {
             barrier,
+            party: None,
             state: WaitState::Unpolled,
             default_timeout: true,
+            revocable: true,
+        }
+    }
+
+    /// The wait of a split-phase arrival (SPEC rule 17): irrevocable.
+    pub(crate) fn for_token(
+        barrier: &'a Barrier,
+        party: Option<&'a mut Option<Kept>>,
+        arrival: Result<Kept, WaitError>,
+    ) -> Self {
+        BarrierWait {
+            barrier,
+            party,
+            state: match arrival {
+                Ok(kept) => WaitState::from(kept),
+                Err(error) => WaitState::Ready(Err(error)),
+            },
+            default_timeout: true,
+            revocable: false,
+        }
+    }
+
+    /// A wait that starts from what a party kept (or arrives anew, given `None`), and gives
+    /// back to `party` what it cannot use if dropped.
+    pub(crate) fn for_party(
+        barrier: &'a Barrier,
+        party: Option<&'a mut Option<Kept>>,
+        start: Option<Kept>,
+    ) -> Self {
+        let (state, revocable) = match start {
+            None => (WaitState::Unpolled, true),
+            Some(kept) => (WaitState::from(kept), false),
+        };
+        BarrierWait {
+            barrier,
+            party,
+            state,
+            default_timeout: true,
+            revocable,
         }
     }
 
@@ -138,8 +184,9 @@ impl<'a> BarrierWait<'a> {
             WaitState::Done => panic!("`{name}` polled after it completed"),
             WaitState::Ready(_) => Polled::Pending, // `settle` hands the result out
             // The waker is cloned before the barrier's lock: `clone` is user code.
-            WaitState::Unpolled => match self.barrier.arrive(Some(cx.waker().clone()), orphans) {
+            WaitState::Unpolled => match self.barrier.enter(Some(cx.waker().clone()), orphans) {
                 Arrival::Broken => Polled::Ready(Err(WaitError::Broken), None),
+                Arrival::NoParties => crate::barrier::no_parties(),
                 Arrival::Passed(result, woken) => Polled::Ready(Ok(result), Some(woken)),
                 Arrival::Lead(seal) => Polled::Lead(seal),
                 Arrival::Orphan(seal) => Polled::Orphan(seal),
@@ -245,12 +292,40 @@ impl Future for BarrierWait<'_> {
     }
 }
 
+impl From<Kept> for WaitState {
+    fn from(kept: Kept) -> Self {
+        match kept {
+            Kept::Ticket(ticket) => WaitState::Waiting {
+                ticket,
+                timer: None,
+            },
+            Kept::Passed(result) => WaitState::Ready(Ok(result)),
+        }
+    }
+}
+
 // `BarrierWait` is `Unpin` (it holds no pinned data; the timer is boxed), so withdrawal can
 // live in a plain `Drop` rather than `PinnedDrop`.
 impl Drop for BarrierWait<'_> {
     fn drop(&mut self) {
-        if let WaitState::Waiting { ticket, .. } = &mut self.state {
-            self.barrier.withdraw(ticket);
+        let kept = match mem::replace(&mut self.state, WaitState::Done) {
+            WaitState::Waiting { ticket, .. } => match self.party {
+                Some(_) => self.barrier.keep(ticket, self.revocable),
+                None if self.revocable => {
+                    self.barrier.withdraw(ticket);
+                    None
+                }
+                None => {
+                    self.barrier.abandon(ticket);
+                    None
+                }
+            },
+            // A pass recorded but not handed out (a waker panicked in its poll).
+            WaitState::Ready(Ok(result)) => Some(Kept::Passed(result)),
+            WaitState::Unpolled | WaitState::Ready(Err(_)) | WaitState::Done => None,
+        };
+        if let (Some(party), Some(kept)) = (self.party.as_deref_mut(), kept) {
+            *party = Some(kept);
         }
     }
 }

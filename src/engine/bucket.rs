@@ -1,6 +1,8 @@
 //! The parties of one generation, and who completes it.
 
-use crate::engine::seats::Seats;
+use alloc::vec::Vec;
+
+use crate::engine::seats::{Seat, Seats};
 use crate::engine::woken::Woken;
 
 /// Whether a generation is still filling, and once sealed, who completes it (SPEC rules 4
@@ -23,6 +25,9 @@ pub(crate) struct Bucket {
     pub(crate) epoch: u64,
     pub(crate) seats: Seats,
     pub(crate) lead: Lead,
+    /// Indices changed when it was sealed (see `Seats::relabel`); empty unless departures
+    /// stranded a seat.
+    pub(crate) relabel: Vec<(usize, usize)>,
 }
 
 impl Bucket {
@@ -31,6 +36,7 @@ impl Bucket {
             epoch,
             seats: Seats::new(),
             lead: Lead::Filling,
+            relabel: Vec::new(),
         }
     }
 
@@ -43,17 +49,20 @@ impl Bucket {
         self.lead != Lead::Filling
     }
 
+    /// Seals it, full with `parties`: `leader` completes it (SPEC rules 4 and 19).
+    pub(crate) fn seal(&mut self, parties: usize, leader: Lead) {
+        debug_assert!(!self.is_sealed() && leader != Lead::Filling);
+        self.relabel = self.seats.relabel(parties);
+        self.lead = leader;
+    }
+
     /// Ends this bucket's generation, handing its wakers to `woken`, and reopens it empty as
     /// generation `epoch`.
-    pub(crate) fn end(
-        &mut self,
-        epoch: u64,
-        woken: &mut Woken,
-        spare: &mut alloc::vec::Vec<crate::engine::seats::Seat>,
-    ) {
+    pub(crate) fn end(&mut self, epoch: u64, woken: &mut Woken, spare: &mut Vec<Seat>) {
         woken.take(&mut self.seats.seats, spare);
         self.seats.clear();
         self.lead = Lead::Filling;
+        self.relabel.clear();
         self.epoch = epoch;
     }
 }

@@ -5,7 +5,8 @@
 //! order. Generations end in epoch order, so "has mine ended?" is one comparison with the epoch
 //! of the oldest open generation. How it ended is almost always "released"; a break or a reset
 //! records the epochs it ended in the state, and only their parties (and parties of released
-//! generations older than a break) take the lock to read it.
+//! generations older than a break) take the lock to read it. So does a release whose parties'
+//! indices changed because parties departed (SPEC rule 14).
 
 use alloc::vec::Vec;
 
@@ -27,7 +28,7 @@ pub(crate) enum Seen {
     Open,
     /// Its generation was released.
     Released,
-    /// Its generation ended, maybe broken: ask the state (`Broken::take`).
+    /// Its generation ended, maybe broken or relabeled: ask the state (`Records::take`).
     Ask,
 }
 
@@ -64,7 +65,8 @@ impl Ends {
         self.open_from.store(open_from, Ordering::Release);
     }
 
-    /// Epochs below `broken_below` may have been broken; call before `ended_below`.
+    /// Epochs below `broken_below` may have been broken (or relabeled): their parties ask the
+    /// records. Call before `ended_below`.
     pub(crate) fn broken_below(&self, broken_below: u64) {
         self.broken_below.store(broken_below, Ordering::Release);
     }
@@ -80,55 +82,90 @@ impl Ends {
     }
 }
 
-/// Epochs ended by one break or reset that still have parties to tell.
+/// How the generations of a record ended.
 #[derive(Debug)]
-struct BrokenRange {
+enum Kind {
+    /// Broken or reset.
+    Broken,
+    /// Released, with these parties' indices changed (`(from, to)`): departures left seats at
+    /// or above the parties it completed with (SPEC rule 14).
+    Relabeled(Vec<(usize, usize)>),
+}
+
+/// Epochs ended by one break, reset or relabeled release, that still have parties to tell.
+#[derive(Debug)]
+struct Record {
     first: u64,
     last: u64,
+    kind: Kind,
     /// Parties of these generations that have not read it yet.
     unread: usize,
 }
 
-/// The record of recent breaks and resets, in the state.
+/// The records of recent breaks, resets and relabeled releases, in the state.
 #[derive(Debug, Default)]
-pub(crate) struct Broken(Vec<BrokenRange>);
+pub(crate) struct Records(Vec<Record>);
 
-impl Broken {
+impl Records {
     pub(crate) const fn new() -> Self {
-        Broken(Vec::new())
+        Records(Vec::new())
     }
 
-    /// How many breaks still have parties to tell.
+    /// How many records still have parties to tell.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
-    /// Records that epochs `first..=last` ended, with `unread` parties to tell.
-    pub(crate) fn record(&mut self, first: u64, last: u64, unread: usize) {
+    /// Records that epochs `first..=last` were broken, with `unread` parties to tell.
+    pub(crate) fn broken(&mut self, first: u64, last: u64, unread: usize) {
+        self.push(first, last, Kind::Broken, unread);
+    }
+
+    /// Records that epoch `epoch` was released with the parties at `relabel`'s first indices
+    /// given the second, with `unread` parties to tell.
+    pub(crate) fn relabeled(&mut self, epoch: u64, relabel: Vec<(usize, usize)>, unread: usize) {
+        self.push(epoch, epoch, Kind::Relabeled(relabel), unread);
+    }
+
+    fn push(&mut self, first: u64, last: u64, kind: Kind, unread: usize) {
         if unread > 0 {
-            self.0.push(BrokenRange {
+            self.0.push(Record {
                 first,
                 last,
+                kind,
                 unread,
             });
         }
     }
 
-    /// How the ended generation `epoch` ended, for one of its parties (each reads once).
-    pub(crate) fn take(&mut self, epoch: u64) -> Signal {
+    /// How the ended generation `epoch` ended for its party at `index`, and that party's index
+    /// in the result (each party reads once).
+    pub(crate) fn take(&mut self, epoch: u64, index: usize) -> (Signal, usize) {
         let Some(i) = self
             .0
             .iter()
             .position(|r| (r.first..=r.last).contains(&epoch))
         else {
-            return Signal::Released;
+            return (Signal::Released, index);
         };
-        let range = &mut self.0[i];
-        range.unread -= 1;
-        if range.unread == 0 {
+        let record = &mut self.0[i];
+        let ended = match &record.kind {
+            Kind::Broken => (Signal::Broken, index),
+            Kind::Relabeled(relabel) => (Signal::Released, relabeled(relabel, index)),
+        };
+        record.unread -= 1;
+        if record.unread == 0 {
             self.0.swap_remove(i);
         }
-        Signal::Broken
+        ended
     }
+}
+
+/// `index` after `relabel`.
+pub(crate) fn relabeled(relabel: &[(usize, usize)], index: usize) -> usize {
+    relabel
+        .iter()
+        .find(|(from, _)| *from == index)
+        .map_or(index, |(_, to)| *to)
 }

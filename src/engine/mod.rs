@@ -36,4 +36,4 @@ pub(crate) mod woken;
 
 pub(crate) use ends::Ends;
 pub(crate) use state::{Arrival, State, Ticket};
-pub(crate) use ticket::Polled;
+pub(crate) use ticket::{Kept, Polled};

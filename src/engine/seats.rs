@@ -1,5 +1,6 @@
 //! The seats of one generation: the arrival indices handed out, and who waits in each seat.
 
+use alloc::vec;
 use alloc::vec::Vec;
 use core::task::Waker;
 
@@ -11,6 +12,19 @@ pub(crate) struct Seat {
     pub(crate) waker: Option<Waker>,
     /// A party waits here to learn how the generation ends.
     pub(crate) waiting: bool,
+    /// When it sat down, in the generation's arrival order.
+    stamp: u64,
+}
+
+impl Seat {
+    /// A seat holding just a waker to wake.
+    pub(crate) fn to_wake(waker: Waker) -> Self {
+        Seat {
+            waker: Some(waker),
+            waiting: false,
+            stamp: 0,
+        }
+    }
 }
 
 /// The arrival indices handed out in one generation, and the seats behind them.
@@ -31,6 +45,8 @@ pub(crate) struct Seats {
     pub(crate) seats: Vec<Seat>,
     /// Seats a party waits in (each will read how the generation ended).
     pub(crate) sitting: usize,
+    /// Arrivals seated so far, for their stamps.
+    stamps: u64,
 }
 
 impl Seats {
@@ -40,6 +56,7 @@ impl Seats {
             free: Vec::new(),
             seats: Vec::new(),
             sitting: 0,
+            stamps: 0,
         }
     }
 
@@ -76,7 +93,9 @@ impl Seats {
         *seat = Seat {
             waker,
             waiting: true,
+            stamp: self.stamps,
         };
+        self.stamps += 1;
         self.sitting += 1;
     }
 
@@ -94,10 +113,44 @@ impl Seats {
         &mut self.seats[index]
     }
 
-    /// The highest index a party still waits at.
+    /// The index of the party that arrived last of those still waiting.
     pub(crate) fn last_waiting(&self) -> Option<usize> {
-        let used = self.high.min(self.seats.len());
-        self.seats[..used].iter().rposition(|seat| seat.waiting)
+        self.last_waiting_but(usize::MAX)
+    }
+
+    /// The index of the party that arrived last of those still waiting, but `except`.
+    pub(crate) fn last_waiting_but(&self, except: usize) -> Option<usize> {
+        (0..self.seats.len())
+            .filter(|&index| index != except && self.seats[index].waiting)
+            .max_by_key(|&index| self.seats[index].stamp)
+    }
+
+    /// Once `parties` hold indices (the generation is sealed), gives the parties holding an
+    /// index at or above `parties` (departures lowered it after they arrived: SPEC rule 14) the
+    /// free indices below it, so the indices are a permutation of `0..parties`. Returns the
+    /// changes (`(from, to)`); the seats stay where they are. Allocates only when it changes any.
+    pub(crate) fn relabel(&mut self, parties: usize) -> Vec<(usize, usize)> {
+        debug_assert_eq!(self.arrived(), parties);
+        if self.high <= parties {
+            return Vec::new();
+        }
+        let mut is_free = vec![false; self.high];
+        for &index in &self.free {
+            is_free[index] = true;
+        }
+        let mut free_below: Vec<usize> = (0..parties).filter(|&i| is_free[i]).collect();
+        let taken_above = (parties..self.high).filter(|&i| !is_free[i]);
+        let relabel: Vec<(usize, usize)> = taken_above
+            .map(|from| {
+                (
+                    from,
+                    free_below.pop().expect("as many free below as taken above"),
+                )
+            })
+            .collect();
+        self.high = parties;
+        self.free.clear();
+        relabel
     }
 
     /// Empties the seats for the next generation, keeping their memory; the wakers must have
@@ -111,6 +164,7 @@ impl Seats {
         self.high = 0;
         self.free.clear();
         self.sitting = 0;
+        self.stamps = 0;
     }
 }
 
@@ -159,6 +213,55 @@ mod tests {
         assert_eq!(seats.last_waiting(), Some(2));
         seats.leave(2);
         assert_eq!(seats.last_waiting(), Some(0));
+    }
+
+    #[test]
+    fn relabel_gives_stranded_parties_the_free_indices() {
+        // Issue 11's case: 4 parties, indices 0, 1 and 2 taken, 0 and 1 withdraw, two parties
+        // leave: the one left at 2 is relabeled 0 or 1 once a party takes the other.
+        let mut seats = Seats::new();
+        for _ in 0..3 {
+            let index = seats.take();
+            seats.sit(index, None);
+        }
+        for index in [0, 1] {
+            seats.leave(index);
+            seats.give_back(index);
+        }
+        let index = seats.take();
+        seats.sit(index, None);
+        let relabel = seats.relabel(2);
+        assert_eq!(relabel.len(), 1);
+        let (from, to) = relabel[0];
+        assert_eq!(from, 2);
+        assert!(
+            to < 2 && to != index,
+            "{relabel:?}, the newcomer has {index}"
+        );
+        assert_eq!(seats.arrived(), 2);
+    }
+
+    #[test]
+    fn relabel_changes_nothing_without_stranded_seats() {
+        let mut seats = Seats::new();
+        seats.take();
+        seats.take();
+        assert!(seats.relabel(2).is_empty());
+    }
+
+    #[test]
+    fn last_waiting_is_the_latest_arrival() {
+        let mut seats = Seats::new();
+        let a = seats.take();
+        seats.sit(a, None);
+        let b = seats.take();
+        seats.sit(b, None);
+        seats.leave(a);
+        seats.give_back(a);
+        let c = seats.take(); // takes a's index back, arriving last
+        seats.sit(c, None);
+        assert_eq!(c, a);
+        assert_eq!(seats.last_waiting(), Some(c));
     }
 
     #[test]

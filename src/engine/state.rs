@@ -7,15 +7,18 @@ use core::mem;
 use core::task::Waker;
 
 use crate::engine::bucket::{Bucket, Lead};
-use crate::engine::ends::Broken;
+use crate::engine::ends::{relabeled, Records};
 use crate::engine::seats::Seat;
-use crate::engine::sync::{lock, MutexGuard};
+use crate::engine::sync::{lock, MutexGuard, Ordering};
 use crate::engine::woken::Woken;
 use crate::{Barrier, BarrierWaitResult};
 
 /// The state behind the barrier's lock.
 #[derive(Debug)]
 pub(crate) struct State {
+    /// What the first generation not yet sealed needs, and every later one (SPEC rule 14);
+    /// mirrored in `Barrier::parties` for reading without the lock.
+    pub(crate) parties: usize,
     /// What `Barrier::generation()` returns.
     pub(crate) generation: u64,
     pub(crate) broken: bool,
@@ -29,8 +32,8 @@ pub(crate) struct State {
     pub(crate) queued: VecDeque<Bucket>,
     /// The epoch the next new bucket gets.
     next_epoch: u64,
-    /// How recently broken generations ended, for their parties.
-    pub(crate) broken_ends: Broken,
+    /// How recently broken (or relabeled) generations ended, for their parties.
+    pub(crate) records: Records,
     /// A seats vector for large releases to borrow, so that steady rounds do not allocate.
     pub(crate) spare: Vec<Seat>,
     /// Threads waiting on `Barrier::blocked`.
@@ -38,14 +41,15 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) const fn new() -> Self {
+    pub(crate) const fn new(parties: usize) -> Self {
         State {
+            parties,
             generation: 0,
             broken: false,
             current: Bucket::new(0),
             queued: VecDeque::new(),
             next_epoch: 1,
-            broken_ends: Broken::new(),
+            records: Records::new(),
             spare: Vec::new(),
             blocked: 0,
         }
@@ -76,6 +80,21 @@ impl State {
             .iter_mut()
             .find(|bucket| bucket.epoch == epoch)
             .expect("an open generation has a bucket")
+    }
+
+    /// The generation being filled, if it has a bucket: the last one, if not sealed.
+    fn filling(&mut self) -> Option<&mut Bucket> {
+        let last = self.queued.back_mut().unwrap_or(&mut self.current);
+        (!last.is_sealed()).then_some(last)
+    }
+
+    /// The number of the first generation not yet sealed (SPEC rule 14).
+    pub(crate) fn first_unsealed(&self) -> u64 {
+        let sealed = core::iter::once(&self.current)
+            .chain(&self.queued)
+            .filter(|bucket| bucket.is_sealed())
+            .count();
+        self.generation + sealed as u64
     }
 
     /// Wakers to collect under this lock (with the threads on the condvar, if any).
@@ -131,6 +150,8 @@ impl Ticket {
 #[derive(Debug)]
 pub(crate) struct Seal {
     pub(crate) epoch: u64,
+    /// Its number.
+    pub(crate) generation: u64,
     /// The claiming party's index in it (unused when completing another party's generation).
     pub(crate) index: usize,
 }
@@ -140,6 +161,8 @@ pub(crate) struct Seal {
 pub(crate) enum Arrival {
     /// The barrier is broken: the party did not arrive.
     Broken,
+    /// The barrier has no parties: nobody is expected (SPEC rule 14), so the caller panics.
+    NoParties,
     /// The party completed a generation that has no action: it is released; wake the others
     /// once its result is recorded.
     Passed(BarrierWaitResult, Woken),
@@ -161,7 +184,7 @@ impl Barrier {
     /// or, given `None`, by a notification of `Barrier::blocked`. The caller cloned `waker`
     /// before: user code never runs under the lock (SPEC rule 18). With `orphans`, a sealed
     /// generation whose parties all gave up is handed to the caller first (`Arrival::Orphan`).
-    pub(crate) fn arrive(&self, waker: Option<Waker>, orphans: bool) -> Arrival {
+    pub(crate) fn enter(&self, waker: Option<Waker>, orphans: bool) -> Arrival {
         // Declared before the guard, so dropped after it if unused.
         let mut waker = waker;
         let mut guard = self.lock_state();
@@ -173,12 +196,17 @@ impl Barrier {
             st.current.lead = Lead::Running;
             return Arrival::Orphan(Seal {
                 epoch: st.current.epoch,
+                generation: st.generation,
                 index: usize::MAX,
             });
         }
+        let parties = st.parties;
+        if parties == 0 {
+            return Arrival::NoParties;
+        }
         if !st.current.is_sealed() {
             let index = st.current.seats.take();
-            if !st.current.is_full(self.parties) {
+            if !st.current.is_full(parties) {
                 st.current.seats.sit(index, waker.take());
                 return Arrival::Wait(Ticket {
                     epoch: st.current.epoch,
@@ -187,6 +215,8 @@ impl Barrier {
                     leader: false,
                 });
             }
+            st.current.seal(parties, Lead::Running);
+            let index = relabeled(&st.current.relabel, index);
             if self.action.is_none() {
                 // Nothing to run between sealing and releasing: do both at once.
                 let (generation, woken) = self.release(st);
@@ -200,9 +230,9 @@ impl Barrier {
                 );
             }
             // `current` stays sealed until its leader releases it.
-            st.current.lead = Lead::Running;
             return Arrival::Lead(Seal {
                 epoch: st.current.epoch,
+                generation: st.generation,
                 index,
             });
         }
@@ -216,10 +246,10 @@ impl Barrier {
         let bucket = st.queued.back_mut().expect("pushed if missing");
         let index = bucket.seats.take();
         bucket.seats.sit(index, waker.take());
-        let leader = bucket.is_full(self.parties);
+        let leader = bucket.is_full(parties);
         if leader {
             // Sealed: this party completes it once the earlier ones are released.
-            bucket.lead = Lead::Awaiting(Some(index));
+            bucket.seal(parties, Lead::Awaiting(Some(index)));
         }
         Arrival::Wait(Ticket {
             epoch: bucket.epoch,
@@ -229,12 +259,53 @@ impl Barrier {
         })
     }
 
+    /// Adds `n` parties to the first generation not yet sealed and every later one (SPEC rule
+    /// 14); returns that generation's number, or `None` if the count would overflow.
+    pub(crate) fn add(&self, n: usize) -> Option<u64> {
+        let mut st = self.lock_state();
+        st.parties = st.parties.checked_add(n)?;
+        self.parties.store(st.parties, Ordering::Relaxed);
+        Some(st.first_unsealed())
+    }
+
+    /// One party fewer from the first generation not yet sealed (SPEC rule 14): a departure,
+    /// which never arrives. If it leaves the generation being filled with all its parties
+    /// arrived, that generation is sealed and its last arrival still waiting leads it (it is
+    /// summoned if its turn has come). Returns the wakers to wake, or `None` if the barrier
+    /// had no parties.
+    pub(crate) fn depart(&self) -> Option<Woken> {
+        let mut st = self.lock_state();
+        st.parties = st.parties.checked_sub(1)?;
+        self.parties.store(st.parties, Ordering::Relaxed);
+        let parties = st.parties;
+        let mut woken = st.woken();
+        if let Some(bucket) = st.filling() {
+            if parties > 0 && bucket.is_full(parties) {
+                let leader = bucket.seats.last_waiting();
+                bucket.seal(parties, Lead::Awaiting(leader));
+                if st.queued.is_empty() {
+                    // It is `current`: its turn has come.
+                    st.summon(&mut woken);
+                }
+            }
+        }
+        Some(woken)
+    }
+
     /// Releases the sealed current generation (SPEC rules 3 and 7), promotes the first queued
     /// one and summons its leader if it is sealed. Returns the released generation's number.
     pub(crate) fn release(&self, st: &mut State) -> (u64, Woken) {
         let generation = st.generation;
         st.generation += 1;
         let mut woken = st.woken();
+        let relabel = mem::take(&mut st.current.relabel);
+        if !relabel.is_empty() {
+            // Its parties whose index changed learn it from the records.
+            let epoch = st.current.epoch;
+            st.records
+                .relabeled(epoch, relabel, st.current.seats.sitting);
+            self.ends.broken_below(epoch + 1);
+        }
         match st.queued.pop_front() {
             Some(next) => {
                 let mut ended = mem::replace(&mut st.current, next);
@@ -257,7 +328,7 @@ impl Barrier {
         let last_epoch = st.queued.back().map_or(first_epoch, |b| b.epoch);
         let unread =
             st.current.seats.sitting + st.queued.iter().map(|b| b.seats.sitting).sum::<usize>();
-        st.broken_ends.record(first_epoch, last_epoch, unread);
+        st.records.broken(first_epoch, last_epoch, unread);
         for mut bucket in mem::take(&mut st.queued) {
             bucket.end(0, &mut woken, &mut st.spare);
         }
@@ -294,7 +365,7 @@ mod tests {
     }
 
     fn records(barrier: &Barrier) -> usize {
-        barrier.lock_state().broken_ends.len()
+        barrier.lock_state().records.len()
     }
 
     #[test]

@@ -26,15 +26,16 @@ pub(crate) enum Polled {
 }
 
 impl Barrier {
-    /// How a waiting party's generation ended, if it has; `st`, if given, is the state locked
-    /// by the caller. Once it returns `Some`, the ticket is spent: the caller must not ask again.
-    fn ended(&self, ticket: &Ticket, st: Option<&mut State>) -> Option<Signal> {
+    /// How a waiting party's generation ended, if it has, and the party's index in its result;
+    /// `st`, if given, is the state locked by the caller. Once it returns `Some`, the ticket is
+    /// spent: the caller must not ask again.
+    fn ended(&self, ticket: &Ticket, st: Option<&mut State>) -> Option<(Signal, usize)> {
         match self.ends.seen(ticket.epoch) {
             Seen::Open => None,
-            Seen::Released => Some(Signal::Released),
+            Seen::Released => Some((Signal::Released, ticket.index)),
             Seen::Ask => Some(match st {
-                Some(st) => st.broken_ends.take(ticket.epoch),
-                None => self.lock_state().broken_ends.take(ticket.epoch),
+                Some(st) => st.records.take(ticket.epoch, ticket.index),
+                None => self.lock_state().records.take(ticket.epoch, ticket.index),
             }),
         }
     }
@@ -45,11 +46,15 @@ impl Barrier {
         self.ends.seen(ticket.epoch) != Seen::Open
     }
 
-    /// What a party whose generation ended with `signal` gets.
-    fn outcome(&self, ticket: &Ticket, signal: Signal) -> Result<BarrierWaitResult, WaitError> {
+    /// What a party whose generation ended with `signal` gets, at `index`.
+    fn outcome(
+        &self,
+        ticket: &Ticket,
+        (signal, index): (Signal, usize),
+    ) -> Result<BarrierWaitResult, WaitError> {
         match signal {
             Signal::Released => Ok(BarrierWaitResult {
-                index: ticket.index,
+                index,
                 generation: ticket.generation,
                 leader: ticket.leader,
             }),
@@ -73,6 +78,7 @@ impl Barrier {
         bucket.lead = Lead::Running;
         Some(Seal {
             epoch: ticket.epoch,
+            generation: ticket.generation,
             index: ticket.index,
         })
     }
@@ -90,6 +96,7 @@ impl Barrier {
             st.current.lead = Lead::Running;
             return Some(Polled::Orphan(Seal {
                 epoch: st.current.epoch,
+                generation: st.generation,
                 index: usize::MAX,
             }));
         }
@@ -175,42 +182,120 @@ impl Barrier {
         }
         let woken = self.break_locked(&mut st);
         // This party was counted among the parties to tell: it knows already.
-        st.broken_ends.take(ticket.epoch);
+        st.records.take(ticket.epoch, ticket.index);
         Polled::Ready(Err(WaitError::TimedOut), Some(woken))
     }
 
     /// A waiting party's future was dropped (SPEC rule 8): withdraw its arrival unless its
-    /// generation is sealed or over. A leader that gives up before completing its generation
-    /// hands it to another party still waiting in it (SPEC rule 19).
-    pub(crate) fn withdraw(&self, ticket: &Ticket) {
+    /// generation is sealed or over (then its pass is lost).
+    pub(crate) fn withdraw(&self, ticket: Ticket) {
+        self.stop_waiting(ticket, Stop::Withdraw);
+    }
+
+    /// A party stops waiting without withdrawing: its arrival was irrevocable (split phase,
+    /// SPEC rule 17) or it leaves with an arrival outstanding. The pass, if any, is lost.
+    pub(crate) fn abandon(&self, ticket: Ticket) {
+        self.stop_waiting(ticket, Stop::Abandon);
+    }
+
+    /// A `Party`'s wait was dropped (SPEC rule 16): withdraw a revocable arrival from a
+    /// generation not yet sealed; otherwise keep the arrival (or its pass) for the party's next
+    /// wait. A missed `Broken` is not kept.
+    pub(crate) fn keep(&self, ticket: Ticket, revocable: bool) -> Option<Kept> {
+        self.stop_waiting(ticket, Stop::Keep { revocable })
+    }
+
+    /// What a `Party`'s kept arrival gives its next wait: `None` if it ended `Broken` (a missed
+    /// `Broken` is not kept: the wait arrives anew).
+    pub(crate) fn resume(&self, kept: Kept) -> Option<Kept> {
+        match kept {
+            Kept::Ticket(ticket) => match self.ended(&ticket, None) {
+                None => Some(Kept::Ticket(ticket)),
+                Some(ended) => self.outcome(&ticket, ended).ok().map(Kept::Passed),
+            },
+            passed => Some(passed),
+        }
+    }
+
+    fn stop_waiting(&self, mut ticket: Ticket, stop: Stop) -> Option<Kept> {
+        let keeps = matches!(stop, Stop::Keep { .. });
         if self.ends.seen(ticket.epoch) == Seen::Released {
-            return;
+            // Over, released: only a party keeps its pass (read again, needing no record).
+            return keeps.then_some(Kept::Ticket(ticket));
         }
         let mut st = self.lock_state();
-        if self.ended(ticket, Some(&mut st)).is_some() {
-            return; // over; the ticket is spent
+        if let Some(ended) = self.ended(&ticket, Some(&mut st)) {
+            // Over; the ticket is spent. A party keeps its pass; a missed `Broken` is not kept.
+            drop(st);
+            let passed = self.outcome(&ticket, ended).ok();
+            return passed.filter(|_| keeps).map(Kept::Passed);
         }
         let up = st.current.epoch == ticket.epoch;
         let bucket = st.bucket(ticket.epoch);
-        let old = bucket.seats.leave(ticket.index);
-        let mut woken = None;
-        match bucket.lead {
-            Lead::Filling => bucket.seats.give_back(ticket.index),
-            Lead::Awaiting(Some(leader)) if leader == ticket.index => {
-                bucket.lead = Lead::Awaiting(bucket.seats.last_waiting());
-                if up {
-                    let mut summoned = st.woken();
-                    st.summon(&mut summoned);
-                    woken = Some(summoned);
-                } // else summoned when its turn comes
-            }
-            // Sealed: the generation completes without this party's pass.
-            Lead::Awaiting(_) | Lead::Running => {}
+        let revocable = match stop {
+            Stop::Withdraw => true,
+            Stop::Abandon => false,
+            Stop::Keep { revocable } => revocable,
+        };
+        if revocable && !bucket.is_sealed() {
+            let old = bucket.seats.leave(ticket.index);
+            bucket.seats.give_back(ticket.index);
+            drop(st);
+            drop(old); // outside the lock: dropping a waker runs user code
+            return None;
         }
+        let leads = bucket.lead == Lead::Awaiting(Some(ticket.index));
+        let mut old = None;
+        if keeps {
+            if leads {
+                // Another party still waiting takes over; with none, this party keeps the lead
+                // and completes the generation in its next wait (or hands it on as it leaves).
+                let other = bucket.seats.last_waiting_but(ticket.index);
+                if other.is_some() {
+                    bucket.lead = Lead::Awaiting(other);
+                    ticket.leader = false;
+                }
+            }
+        } else {
+            old = bucket.seats.leave(ticket.index);
+            if leads {
+                // A leader gives up before completing its generation: another party still
+                // waiting in it takes over; with none left, whoever polls or arrives next
+                // (SPEC rule 19).
+                bucket.lead = Lead::Awaiting(bucket.seats.last_waiting());
+            }
+        }
+        let taken_over = leads && bucket.lead != Lead::Awaiting(Some(ticket.index));
+        let woken = (taken_over && up).then(|| {
+            let mut woken = st.woken();
+            st.summon(&mut woken);
+            woken
+        }); // else summoned when its turn comes
         drop(st);
         drop(old); // outside the lock: dropping a waker runs user code
         if let Some(woken) = woken {
             woken.wake(self);
         }
+        keeps.then_some(Kept::Ticket(ticket))
     }
+}
+
+/// What a `Party` keeps of a wait it dropped, for its next wait (SPEC rule 16).
+#[derive(Debug)]
+pub(crate) enum Kept {
+    /// An arrival still waiting (sealed, or irrevocable).
+    Ticket(Ticket),
+    /// A pass not yet handed out.
+    Passed(BarrierWaitResult),
+}
+
+/// How a party stops waiting.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// Its wait was dropped: withdraw if not sealed.
+    Withdraw,
+    /// Stop waiting, keeping the arrival.
+    Abandon,
+    /// A party's wait was dropped: withdraw if revocable and not sealed, else keep the ticket.
+    Keep { revocable: bool },
 }

@@ -67,10 +67,7 @@ impl Woken {
             self.few[self.n_few] = Some(waker);
             self.n_few += 1;
         } else {
-            self.many.push(Seat {
-                waker: Some(waker),
-                waiting: false,
-            });
+            self.many.push(Seat::to_wake(waker));
         }
     }
 
