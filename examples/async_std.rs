@@ -14,52 +14,37 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agnostic_barrier::{Barrier, WaitError};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
-const HELP: &str = "\
-async_std: the barrier on async-std, with async-std's timer for the default timeout
-
-USAGE: cargo run --release --example async_std -- [OPTIONS]
-
-OPTIONS:
-    --workers N      worker tasks (default 5)
-    --phases N       phases every worker completes (default 4)
-    --timeout-ms N   the barrier's default timeout (default 300)
-    -h, --help       print this help";
-
+/// The barrier on async-std, with async-std's timer for the default timeout.
+#[derive(Parser)]
+#[command(name = "async_std")]
 struct Config {
+    /// worker tasks
+    #[arg(long, value_name = "N", default_value_t = 5)]
     workers: usize,
+    /// phases every worker completes
+    #[arg(long, value_name = "N", default_value_t = 4)]
     phases: usize,
+    /// the barrier's default timeout, in ms
+    #[arg(long = "timeout-ms", value_name = "N", default_value = "300", value_parser = millis)]
     timeout: Duration,
 }
 
-fn parse_args() -> Result<Config, String> {
-    let mut config = Config {
-        workers: 5,
-        phases: 4,
-        timeout: Duration::from_millis(300),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> Result<u64, String> {
-            let text = args.next().ok_or(format!("{name} needs a value"))?;
-            text.parse()
-                .map_err(|_| format!("{name}: `{text}` is not a number"))
-        };
-        match arg.as_str() {
-            "--workers" => config.workers = value("--workers")? as usize,
-            "--phases" => config.phases = value("--phases")? as usize,
-            "--timeout-ms" => config.timeout = Duration::from_millis(value("--timeout-ms")?),
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
+/// A number of milliseconds.
+fn millis(text: &str) -> Result<Duration, std::num::ParseIntError> {
+    text.parse().map(Duration::from_millis)
+}
+
+fn parse_args() -> Config {
+    let config = Config::parse();
     if config.workers < 2 {
-        return Err("need --workers >= 2".into());
+        Config::command()
+            .error(ErrorKind::ValueValidation, "need --workers >= 2")
+            .exit();
     }
-    Ok(config)
+    config
 }
 
 /// How long worker `w` works in `phase`: each worker at its own pace, varying by phase.
@@ -69,13 +54,7 @@ fn work_time(w: usize, phase: usize) -> Duration {
 
 #[async_std::main]
 async fn main() -> ExitCode {
-    let config = match parse_args() {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("async_std: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    let config = parse_args();
     let start = Instant::now();
     let phases_done = Arc::new(AtomicUsize::new(0));
     let barrier = Arc::new(

@@ -17,72 +17,46 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use agnostic_barrier::Barrier;
-
-const HELP: &str = "\
-gradient_averaging: linear regression with gradients averaged by a barrier action
-
-USAGE: cargo run --release --example gradient_averaging -- [OPTIONS]
-
-OPTIONS:
-    --workers N        worker tasks, one data shard per worker (default 4)
-    --samples N        samples per shard (default 2000)
-    --steps N          training steps (default 150)
-    --report-every K   print the loss every K steps (default 15)
-    --rate X           learning rate (default 0.1)
-    -h, --help         print this help";
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
 /// Features per sample; the model is `y = w . x + b`.
 const D: usize = 4;
 const TRUE_W: [f64; D] = [2.0, -3.0, 0.5, 1.25];
 const TRUE_B: f64 = 0.75;
 
+/// Linear regression with gradients averaged by a barrier action.
+#[derive(Parser)]
+#[command(name = "gradient_averaging")]
 struct Config {
+    /// worker tasks, one data shard per worker
+    #[arg(long, value_name = "N", default_value_t = 4)]
     workers: usize,
+    /// samples per shard
+    #[arg(long, value_name = "N", default_value_t = 2000)]
     samples: usize,
+    /// training steps
+    #[arg(long, value_name = "N", default_value_t = 150)]
     steps: usize,
+    /// print the loss every K steps
+    #[arg(long, value_name = "K", default_value_t = 15)]
     report_every: usize,
+    /// learning rate
+    #[arg(long, value_name = "X", default_value_t = 0.1)]
     rate: f64,
 }
 
-fn parse_args() -> Result<Config, String> {
-    let mut config = Config {
-        workers: 4,
-        samples: 2000,
-        steps: 150,
-        report_every: 15,
-        rate: 0.1,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> Result<String, String> {
-            args.next().ok_or(format!("{name} needs a value"))
-        };
-        let number = |name: &str, text: String| -> Result<usize, String> {
-            text.parse()
-                .map_err(|_| format!("{name}: `{text}` is not a number"))
-        };
-        match arg.as_str() {
-            "--workers" => config.workers = number(&arg, value(&arg)?)?,
-            "--samples" => config.samples = number(&arg, value(&arg)?)?,
-            "--steps" => config.steps = number(&arg, value(&arg)?)?,
-            "--report-every" => config.report_every = number(&arg, value(&arg)?)?,
-            "--rate" => {
-                let text = value(&arg)?;
-                config.rate = text
-                    .parse()
-                    .map_err(|_| format!("--rate: `{text}` is not a number"))?;
-            }
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
+fn parse_args() -> Config {
+    let config = Config::parse();
     if config.workers == 0 || config.samples == 0 || config.report_every == 0 {
-        return Err("need --workers, --samples and --report-every >= 1".into());
+        Config::command()
+            .error(
+                ErrorKind::ValueValidation,
+                "need --workers, --samples and --report-every >= 1",
+            )
+            .exit();
     }
-    Ok(config)
+    config
 }
 
 /// A sample: features and target.
@@ -186,13 +160,7 @@ fn sequential(config: &Config, data: &[Vec<Sample>]) -> Params {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match parse_args() {
-        Ok(config) => Arc::new(config),
-        Err(message) => {
-            eprintln!("gradient_averaging: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    let config = Arc::new(parse_args());
     let data = Arc::new(make_data(config.workers, config.samples));
     println!(
         "linear regression, {D} features + bias: {} workers x {} samples, {} steps, rate {}",

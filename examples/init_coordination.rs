@@ -18,56 +18,38 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agnostic_barrier::{Barrier, WaitError};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
-const HELP: &str = "\
-init_coordination: workers load a shared cache, abort() on failure, reset() and retry
-
-USAGE: cargo run --release --example init_coordination -- [OPTIONS]
-
-OPTIONS:
-    --workers N     worker tasks, one cache shard each (default 4)
-    --failing N     the worker whose first load fails (default 2)
-    --entries N     entries per shard (default 1000)
-    --lookups N     lookups each worker serves once started (default 10000)
-    -h, --help      print this help";
-
+/// Workers load a shared cache, abort() on failure, reset() and retry.
+#[derive(Parser)]
+#[command(name = "init_coordination")]
 struct Config {
+    /// worker tasks, one cache shard each
+    #[arg(long, value_name = "N", default_value_t = 4)]
     workers: usize,
+    /// the worker whose first load fails
+    #[arg(long, value_name = "N", default_value_t = 2)]
     failing: usize,
+    /// entries per shard
+    #[arg(long, value_name = "N", default_value_t = 1000)]
     entries: usize,
+    /// lookups each worker serves once started
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
     lookups: usize,
 }
 
-fn parse_args() -> Result<Config, String> {
-    let mut config = Config {
-        workers: 4,
-        failing: 2,
-        entries: 1000,
-        lookups: 10_000,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> Result<usize, String> {
-            let text = args.next().ok_or(format!("{name} needs a value"))?;
-            text.parse()
-                .map_err(|_| format!("{name}: `{text}` is not a number"))
-        };
-        match arg.as_str() {
-            "--workers" => config.workers = value("--workers")?,
-            "--failing" => config.failing = value("--failing")?,
-            "--entries" => config.entries = value("--entries")?,
-            "--lookups" => config.lookups = value("--lookups")?,
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
+fn parse_args() -> Config {
+    let config = Config::parse();
     if config.workers < 2 || config.failing >= config.workers || config.entries == 0 {
-        return Err("need --workers >= 2, --failing < --workers and --entries >= 1".into());
+        Config::command()
+            .error(
+                ErrorKind::ValueValidation,
+                "need --workers >= 2, --failing < --workers and --entries >= 1",
+            )
+            .exit();
     }
-    Ok(config)
+    config
 }
 
 /// The shared resource: one shard per worker, `None` until loaded.
@@ -195,13 +177,7 @@ async fn attempt(shared: &Arc<Shared>, number: usize, failing: Option<usize>) ->
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match parse_args() {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("init_coordination: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    let config = parse_args();
     let failing = config.failing;
     let shared = Arc::new(Shared {
         barrier: Barrier::new(config.workers),

@@ -27,73 +27,66 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agnostic_barrier::{Barrier, WaitError};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-const HELP: &str = "\
-load_start: N clients fire their first request together thanks to a barrier
-
-USAGE: cargo run --release --example load_start -- [OPTIONS]
-
-OPTIONS:
-    --clients N       number of clients (default 200)
-    --requests N      requests per client (default 3)
-    --timeout-ms N    barrier timeout per client, in ms (default 5000)
-    --prepare-ms N    maximum random prepare delay per client, in ms (default 20)
-    --seed N          seed of the prepare delays (default 1)
-    --workers N       client runtime worker threads (default: cores - 1, at least 1;
-                      the server runs on a thread of its own)
-    --fail-one        make one client fail to connect, to show abort()
-    -h, --help        print this help";
-
-#[derive(Clone, Debug)]
+/// N clients fire their first request together thanks to a barrier.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "load_start")]
 struct Config {
+    /// number of clients (at least 2)
+    #[arg(long, value_name = "N", default_value_t = 200)]
     clients: usize,
+    /// requests per client (at least 1)
+    #[arg(long, value_name = "N", default_value_t = 3)]
     requests: usize,
+    /// barrier timeout per client, in ms
+    #[arg(long = "timeout-ms", value_name = "N", default_value = "5000", value_parser = millis)]
     timeout: Duration,
+    /// maximum random prepare delay per client, in ms
+    #[arg(long = "prepare-ms", value_name = "N", default_value = "20", value_parser = millis)]
     max_prepare: Duration,
+    /// seed of the prepare delays
+    #[arg(long, value_name = "N", default_value_t = 1)]
     seed: u64,
+    /// client runtime worker threads (default: cores - 1, at least 1; the server runs on a
+    /// thread of its own)
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(default_value_t = default_workers(), hide_default_value = true)]
     workers: usize,
+    /// make one client fail to connect, to show abort()
+    #[arg(long)]
     fail_one: bool,
 }
 
-fn parse_args() -> Result<Config, String> {
-    let mut config = Config {
-        clients: 200,
-        requests: 3,
-        timeout: Duration::from_millis(5000),
-        max_prepare: Duration::from_millis(20),
-        seed: 1,
-        workers: std::thread::available_parallelism()
-            .map_or(1, |n| n.get().saturating_sub(1).max(1)),
-        fail_one: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> Result<u64, String> {
-            let text = args.next().ok_or(format!("{name} needs a value"))?;
-            text.parse()
-                .map_err(|_| format!("{name}: `{text}` is not a number"))
-        };
-        match arg.as_str() {
-            "--clients" => config.clients = value("--clients")? as usize,
-            "--requests" => config.requests = value("--requests")? as usize,
-            "--timeout-ms" => config.timeout = Duration::from_millis(value("--timeout-ms")?),
-            "--prepare-ms" => config.max_prepare = Duration::from_millis(value("--prepare-ms")?),
-            "--seed" => config.seed = value("--seed")?,
-            "--workers" => config.workers = (value("--workers")? as usize).max(1),
-            "--fail-one" => config.fail_one = true,
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
+/// A number of milliseconds.
+fn millis(text: &str) -> Result<Duration, std::num::ParseIntError> {
+    text.parse().map(Duration::from_millis)
+}
+
+/// A count where 0 counts as 1.
+fn at_least_one(text: &str) -> Result<usize, std::num::ParseIntError> {
+    text.parse().map(|n: usize| n.max(1))
+}
+
+/// The default `--workers`: a core for the server, the others for the clients.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
+
+fn parse_args() -> Config {
+    let config = Config::parse();
     if config.clients < 2 || config.requests == 0 {
-        return Err("need --clients >= 2 and --requests >= 1".into());
+        Config::command()
+            .error(
+                ErrorKind::ValueValidation,
+                "need --clients >= 2 and --requests >= 1",
+            )
+            .exit();
     }
-    Ok(config)
+    config
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -649,13 +642,7 @@ async fn demo_fail_one(config: &Config) -> std::io::Result<bool> {
 }
 
 fn main() -> ExitCode {
-    let config = match parse_args() {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("load_start: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    let config = parse_args();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.workers)
         .enable_all()

@@ -22,59 +22,41 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use agnostic_barrier::Barrier;
-
-const HELP: &str = "\
-phased_simulation: 1-D heat diffusion on worker tasks synchronized by a barrier
-
-USAGE: cargo run --release --example phased_simulation -- [OPTIONS]
-
-OPTIONS:
-    --workers N        worker tasks (default 4)
-    --cells N          cells in the rod (default 240)
-    --steps N          time steps (default 6000)
-    --report-every K   progress report every K steps (default 1000)
-    -h, --help         print this help";
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
 /// Diffusion number `alpha * dt / dx^2`; the explicit scheme is stable for values up to 0.5.
 const R: f64 = 0.25;
 
+/// 1-D heat diffusion on worker tasks synchronized by a barrier.
+#[derive(Parser)]
+#[command(name = "phased_simulation")]
 struct Config {
+    /// worker tasks
+    #[arg(long, value_name = "N", default_value_t = 4)]
     workers: usize,
+    /// cells in the rod
+    #[arg(long, value_name = "N", default_value_t = 240)]
     cells: usize,
+    /// time steps
+    #[arg(long, value_name = "N", default_value_t = 6000)]
     steps: usize,
+    /// progress report every K steps
+    #[arg(long, value_name = "K", default_value_t = 1000)]
     report_every: usize,
 }
 
-fn parse_args() -> Result<Config, String> {
-    let mut config = Config {
-        workers: 4,
-        cells: 240,
-        steps: 6000,
-        report_every: 1000,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> Result<usize, String> {
-            let text = args.next().ok_or(format!("{name} needs a value"))?;
-            text.parse()
-                .map_err(|_| format!("{name}: `{text}` is not a number"))
-        };
-        match arg.as_str() {
-            "--workers" => config.workers = value("--workers")?,
-            "--cells" => config.cells = value("--cells")?,
-            "--steps" => config.steps = value("--steps")?,
-            "--report-every" => config.report_every = value("--report-every")?,
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
+fn parse_args() -> Config {
+    let config = Config::parse();
     if config.workers == 0 || config.cells < config.workers || config.report_every == 0 {
-        return Err("need --workers >= 1, --cells >= --workers and --report-every >= 1".into());
+        Config::command()
+            .error(
+                ErrorKind::ValueValidation,
+                "need --workers >= 1, --cells >= --workers and --report-every >= 1",
+            )
+            .exit();
     }
-    Ok(config)
+    config
 }
 
 /// The starting temperatures: two hot bands on a cold rod.
@@ -210,13 +192,7 @@ fn sketch(u: &[f64], width: usize) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match parse_args() {
-        Ok(config) => Arc::new(config),
-        Err(message) => {
-            eprintln!("phased_simulation: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    let config = Arc::new(parse_args());
     let start = initial(config.cells);
     println!(
         "heat diffusion: {} cells, {} steps, {} workers, 2 barrier waits per step",

@@ -1,13 +1,20 @@
 //! Quick start: eight tokio tasks meet at a barrier three times; the action reports each step.
 //!
-//! Run with `cargo run --release --example quick_start`.
+//! Run with `cargo run --release --example quick_start` (it has no flags; `-- --help` says so).
 
 use std::sync::Arc;
 
 use agnostic_barrier::Barrier;
+use clap::Parser;
+
+/// Eight tokio tasks meet at a barrier three times; the action reports each step (no flags).
+#[derive(Parser)]
+#[command(name = "quick_start")]
+struct Args {}
 
 #[tokio::main]
 async fn main() {
+    Args::parse();
     let barrier = Arc::new(
         Barrier::builder(8)
             .action(|| println!("-- all 8 workers arrived; releasing them --"))

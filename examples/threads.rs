@@ -14,52 +14,35 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agnostic_barrier::{Barrier, WaitError};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
-const HELP: &str = "\
-threads: OS threads (wait_blocking) and tokio tasks (wait().await) on one barrier
-
-USAGE: cargo run --release --example threads -- [OPTIONS]
-
-OPTIONS:
-    --threads N   OS threads (default 3)
-    --tasks N     tokio tasks (default 3)
-    --rounds N    generations to pass (default 6)
-    -h, --help    print this help";
-
+/// OS threads (wait_blocking) and tokio tasks (wait().await) on one barrier.
+#[derive(Parser)]
+#[command(name = "threads")]
 struct Config {
+    /// OS threads
+    #[arg(long, value_name = "N", default_value_t = 3)]
     threads: usize,
+    /// tokio tasks
+    #[arg(long, value_name = "N", default_value_t = 3)]
     tasks: usize,
+    /// generations to pass
+    #[arg(long, value_name = "N", default_value_t = 6)]
     rounds: usize,
 }
 
-fn parse_args() -> Result<Config, String> {
-    let mut config = Config {
-        threads: 3,
-        tasks: 3,
-        rounds: 6,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> Result<usize, String> {
-            let text = args.next().ok_or(format!("{name} needs a value"))?;
-            text.parse()
-                .map_err(|_| format!("{name}: `{text}` is not a number"))
-        };
-        match arg.as_str() {
-            "--threads" => config.threads = value("--threads")?,
-            "--tasks" => config.tasks = value("--tasks")?,
-            "--rounds" => config.rounds = value("--rounds")?,
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
+fn parse_args() -> Config {
+    let config = Config::parse();
     if config.threads == 0 || config.tasks == 0 {
-        return Err("need --threads >= 1 and --tasks >= 1".into());
+        Config::command()
+            .error(
+                ErrorKind::ValueValidation,
+                "need --threads >= 1 and --tasks >= 1",
+            )
+            .exit();
     }
-    Ok(config)
+    config
 }
 
 /// One party's pass through one generation.
@@ -81,13 +64,7 @@ fn work_time(party: usize, round: usize) -> Duration {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match parse_args() {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("threads: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    let config = parse_args();
     let parties = config.threads + config.tasks;
     let barrier = Arc::new(Barrier::new(parties));
     let log = Arc::new(Mutex::new(Vec::<Pass>::new()));

@@ -18,40 +18,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agnostic_barrier::{Barrier, WaitError};
+use clap::Parser;
 
-const HELP: &str = "\
-timeouts: giving up quietly (drop) or loudly (timeout), and a crashed worker
+/// Giving up quietly (drop) or loudly (timeout), and a crashed worker.
+#[derive(Parser)]
+#[command(name = "timeouts")]
+struct Args {
+    /// how long the impatient parties wait, in ms
+    #[arg(long = "patience-ms", value_name = "N", default_value = "50", value_parser = millis)]
+    patience: Duration,
+    /// the barrier's default timeout in scene 3, in ms
+    #[arg(long = "default-ms", value_name = "N", default_value = "200", value_parser = millis)]
+    default: Duration,
+}
 
-USAGE: cargo run --release --example timeouts -- [OPTIONS]
-
-OPTIONS:
-    --patience-ms N   how long the impatient parties wait (default 50)
-    --default-ms N    the barrier's default timeout in scene 3 (default 200)
-    -h, --help        print this help";
-
-fn parse_args() -> Result<(Duration, Duration), String> {
-    let (mut patience, mut default) = (50, 200);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> Result<u64, String> {
-            let text = args.next().ok_or(format!("{name} needs a value"))?;
-            text.parse()
-                .map_err(|_| format!("{name}: `{text}` is not a number"))
-        };
-        match arg.as_str() {
-            "--patience-ms" => patience = value("--patience-ms")?,
-            "--default-ms" => default = value("--default-ms")?,
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)")),
-        }
-    }
-    Ok((
-        Duration::from_millis(patience),
-        Duration::from_millis(default),
-    ))
+/// A number of milliseconds.
+fn millis(text: &str) -> Result<Duration, std::num::ParseIntError> {
+    text.parse().map(Duration::from_millis)
 }
 
 /// Prints with the milliseconds since `start`.
@@ -344,13 +327,7 @@ async fn crashed_worker(default: Duration, checks: &mut Checks) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (patience, default) = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("timeouts: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    let Args { patience, default } = Args::parse();
     let mut checks = Checks(true);
     quiet_withdrawal(patience, &mut checks).await;
     loud_timeout(patience, &mut checks).await;
