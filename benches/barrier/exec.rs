@@ -1,0 +1,115 @@
+//! The executors the async scenarios run on, and how a batch of tasks is run on each.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::thread;
+
+pub enum Exec {
+    TokioMt(tokio::runtime::Runtime),
+    TokioCt(tokio::runtime::Runtime),
+    AsyncStd,
+    Smol(SmolPool),
+}
+
+/// A `smol::Executor` run by two OS threads until the pool is dropped.
+pub struct SmolPool {
+    ex: Arc<smol::Executor<'static>>,
+    stop: Option<smol::channel::Sender<()>>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl SmolPool {
+    pub fn new(threads: usize) -> Self {
+        let ex = Arc::new(smol::Executor::new());
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let threads = (0..threads)
+            .map(|_| {
+                let ex = ex.clone();
+                let stopped = stopped.clone();
+                thread::spawn(move || {
+                    let _ = smol::block_on(ex.run(stopped.recv()));
+                })
+            })
+            .collect();
+        SmolPool {
+            ex,
+            stop: Some(stop),
+            threads,
+        }
+    }
+}
+
+impl Drop for SmolPool {
+    fn drop(&mut self) {
+        drop(self.stop.take()); // closes the channel: every `run` returns
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+pub const EXECS: [&str; 4] = ["tokio-mt", "tokio-ct", "async-std", "smol"];
+
+impl Exec {
+    pub fn new(name: &str) -> Exec {
+        match name {
+            "tokio-mt" => Exec::TokioMt(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+            ),
+            "tokio-ct" => Exec::TokioCt(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+            ),
+            "async-std" => Exec::AsyncStd,
+            "smol" => Exec::Smol(SmolPool::new(2)),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Spawns every future as a task (from inside the executor, where it has threads of its
+    /// own) and waits for all of them.
+    pub fn run_all<F>(&self, futs: Vec<F>)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match self {
+            Exec::TokioMt(rt) => rt.block_on(async {
+                tokio::spawn(async move {
+                    let tasks: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                })
+                .await
+                .unwrap();
+            }),
+            Exec::TokioCt(rt) => rt.block_on(async {
+                let tasks: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            }),
+            Exec::AsyncStd => async_std::task::block_on(async_std::task::spawn(async move {
+                let tasks: Vec<_> = futs.into_iter().map(async_std::task::spawn).collect();
+                for t in tasks {
+                    t.await;
+                }
+            })),
+            Exec::Smol(pool) => {
+                let ex = pool.ex.clone();
+                smol::block_on(pool.ex.spawn(async move {
+                    let tasks: Vec<_> = futs.into_iter().map(|f| ex.spawn(f)).collect();
+                    for t in tasks {
+                        t.await;
+                    }
+                }));
+            }
+        }
+    }
+}
