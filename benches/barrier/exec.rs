@@ -11,7 +11,7 @@ pub enum Exec {
     Smol(SmolPool),
 }
 
-/// A `smol::Executor` run by two OS threads until the pool is dropped.
+/// A `smol::Executor` run by `threads` OS threads until the pool is dropped.
 pub struct SmolPool {
     ex: Arc<smol::Executor<'static>>,
     stop: Option<smol::channel::Sender<()>>,
@@ -50,16 +50,32 @@ impl Drop for SmolPool {
 
 pub const EXECS: [&str; 4] = ["tokio-mt", "tokio-ct", "async-std", "smol"];
 
+/// An executor's name with its thread count, for table headers.
+pub fn label(name: &str, workers: usize) -> String {
+    match name {
+        "tokio-ct" => "tokio-ct (1 thread)".into(),
+        _ => format!(
+            "{name} ({workers} {})",
+            if workers == 1 { "thread" } else { "threads" }
+        ),
+    }
+}
+
+/// A tokio multi-thread runtime with `workers` worker threads.
+pub fn tokio_multi_thread(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 impl Exec {
-    pub fn new(name: &str) -> Exec {
+    /// `workers` threads for tokio multi-thread and the smol pool; async-std's were set by
+    /// `ASYNC_STD_THREAD_COUNT` before it started (see `main`).
+    pub fn new(name: &str, workers: usize) -> Exec {
         match name {
-            "tokio-mt" => Exec::TokioMt(
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .unwrap(),
-            ),
+            "tokio-mt" => Exec::TokioMt(tokio_multi_thread(workers)),
             "tokio-ct" => Exec::TokioCt(
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -67,7 +83,7 @@ impl Exec {
                     .unwrap(),
             ),
             "async-std" => Exec::AsyncStd,
-            "smol" => Exec::Smol(SmolPool::new(2)),
+            "smol" => Exec::Smol(SmolPool::new(workers)),
             _ => unreachable!(),
         }
     }

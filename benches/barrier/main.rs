@@ -2,15 +2,17 @@
 //! `async_lock::Barrier` (which async-std re-exports) and `std::sync::Barrier`, for the quality
 //! bars in SPEC.md.
 //!
-//! Run with `cargo bench --bench barrier` (about a minute), or `cargo bench --bench barrier --
-//! --quick` (or `BENCH_QUICK=1`) for a smoke run of a few seconds. A further argument picks the
-//! scenarios whose name contains it: `rounds`, `blocking`, `skew`, `alloc`, `cancel`.
+//! Run with `cargo bench --bench barrier` (about a minute on 2 cores), or `cargo bench --bench
+//! barrier -- --quick` (or `BENCH_QUICK=1`) for a smoke run of a few seconds. Further arguments
+//! pick the scenarios whose name contains one of them: `rounds`, `blocking`, `skew`, `alloc`,
+//! `cancel`. `--workers N` sets the worker threads of tokio multi-thread, async-std and the smol
+//! pool (default 2); `--help` prints the usage.
 //!
 //! Scenarios:
-//! - `rounds`: N tasks pass the barrier again and again; time per round, on tokio multi-thread
-//!   (2 workers), tokio current-thread, async-std (2 threads) and smol (an `Executor` run on 2
-//!   threads). A "yield floor" runs the same rounds with no synchronization: each task yields
-//!   once and bumps a shared atomic per round.
+//! - `rounds`: N tasks pass the barrier again and again; time per round, on tokio multi-thread,
+//!   tokio current-thread, async-std and smol (an `Executor` run on `--workers` threads). A
+//!   "yield floor" runs the same rounds with no synchronization: each task yields once and
+//!   bumps a shared atomic per round.
 //! - `blocking`: OS threads, `std::sync::Barrier` against our `wait_blocking`.
 //! - `skew`: N-1 tasks parked, the last arrives; time from the leader's return to the last
 //!   party's return, and from the last party's arrival to the last return, on tokio
@@ -59,18 +61,19 @@ fn loadavg() -> String {
 }
 
 fn main() {
-    // Before async-std's global executor starts: two worker threads, like the others.
-    std::env::set_var("ASYNC_STD_THREAD_COUNT", "2");
     let cfg = Cfg::from_env();
+    // Before async-std's global executor starts: as many threads as the other pools.
+    std::env::set_var("ASYNC_STD_THREAD_COUNT", cfg.workers.to_string());
     let started = Instant::now();
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## agnostic-barrier comparison benchmark{}\n\nCores available: {}; load average at \
-         start: {}. Medians with spread (min/p25/median/p75/max); ratios are paired per sample \
-         (median [p25-p75]).",
+        "## agnostic-barrier comparison benchmark{}\n\nCores available: {}; worker threads of \
+         tokio multi-thread, async-std and smol: {}; load average at start: {}. Medians with \
+         spread (min/p25/median/p75/max); ratios are paired per sample (median [p25-p75]).",
         if cfg.quick { " (quick run)" } else { "" },
         thread::available_parallelism().map_or(0, usize::from),
+        cfg.workers,
         loadavg()
     );
 

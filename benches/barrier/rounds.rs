@@ -9,7 +9,7 @@ use std::time::Instant;
 use futures_lite::future::yield_now;
 
 use crate::cli::Cfg;
-use crate::exec::{Exec, EXECS};
+use crate::exec::{label, Exec, EXECS};
 use crate::parties::{Floor, Imp, Party};
 use crate::stats::{ns, paired, ratio_cell, rotated, summarize};
 
@@ -95,7 +95,7 @@ impl RoundsCell {
 pub fn run(cfg: &Cfg, out: &mut String) -> Vec<RoundsCell> {
     let mut cells = Vec::new();
     for exec in EXECS {
-        let ex = Exec::new(exec);
+        let ex = Exec::new(exec, cfg.workers);
         for n in NS {
             // Calibrate on the slowest barrier, with short runs (the faster of two each, so
             // that one preemption does not shorten every sample).
@@ -124,7 +124,8 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<RoundsCell> {
     for exec in EXECS {
         let _ = writeln!(
             out,
-            "\n### Time per round, {exec} ({} samples per cell, interleaved)\n",
+            "\n### Time per round, {} ({} samples per cell, interleaved)\n",
+            label(exec, cfg.workers),
             cfg.samples
         );
         let _ = writeln!(

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cli::Cfg;
+use crate::exec::{label, tokio_multi_thread};
 use crate::parties::{Imp, Party, BARRIERS};
 use crate::stats::{ns, paired, rotated, summarize, Summary};
 
@@ -69,11 +70,7 @@ pub fn skew_trial<B: Party>(rt: &tokio::runtime::Runtime, b: B, n: usize) -> (f6
 }
 
 pub fn run(cfg: &Cfg, out: &mut String) -> Vec<(usize, Summary)> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio_multi_thread(cfg.workers);
     let mut skews = Vec::new();
     let mut spans = Vec::new();
     for n in [64usize, 1024] {
@@ -111,7 +108,8 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<(usize, Summary)> {
     ] {
         let _ = writeln!(
             out,
-            "\n### {title}, tokio multi-thread (2 workers), {} trials, interleaved\n",
+            "\n### {title}, {}, {} trials, interleaved\n",
+            label("tokio-mt", cfg.workers),
             cfg.skew_trials
         );
         if record {
