@@ -6,7 +6,7 @@ use std::thread;
 use std::time::Instant;
 
 use crate::cli::Cfg;
-use crate::stats::{ns, paired, rotated, summarize, Summary};
+use crate::stats::{ns, paired, ratio_text, rotated, summarize, Summary};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum BlockImp {
@@ -85,7 +85,7 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<(usize, Summary)> {
         for (k, imp) in IMPS.iter().enumerate() {
             let s = summarize(&samples[k]);
             let ratio = if *imp == BlockImp::Ours {
-                format!("{:.2} [{:.2}-{:.2}]", r.med, r.p25, r.p75)
+                ratio_text(&r)
             } else {
                 "-".into()
             };

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cli::Cfg;
 use crate::parties::{Imp, Party, BARRIERS};
-use crate::stats::{ns, paired, rotated, summarize};
+use crate::stats::{ns, paired, ratio_text, rotated, summarize};
 
 /// `k` cycles of: a fresh wait, polled once (arrived, pending), dropped. `parties` is so large
 /// that no generation completes. Returns ns per cycle.
@@ -103,7 +103,7 @@ pub fn run(cfg: &Cfg, out: &mut String) {
             "-".to_string()
         } else {
             let r = paired(&samples[0], &samples[i]);
-            format!("{:.2} [{:.2}-{:.2}]", r.med, r.p25, r.p75)
+            ratio_text(&r)
         };
         let _ = writeln!(
             out,

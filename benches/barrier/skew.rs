@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::cli::Cfg;
 use crate::exec::{label, tokio_multi_thread};
 use crate::parties::{Imp, Party, BARRIERS};
-use crate::stats::{ns, paired, rotated, summarize, Summary};
+use crate::stats::{ns, paired, ratio_text, rotated, summarize, Summary};
 
 /// `n - 1` tasks park on the barrier; once all are parked, the last arrives. Returns, in ns,
 /// the skew (from the leader's return to the last party's return) and the release span (from
@@ -134,7 +134,7 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<(usize, Summary)> {
                     if record && *imp == Imp::Tokio {
                         ratios.push((*n, r));
                     }
-                    format!("{:.2} [{:.2}-{:.2}]", r.med, r.p25, r.p75)
+                    ratio_text(&r)
                 };
                 let _ = writeln!(
                     out,

@@ -43,9 +43,9 @@ pub fn ns(x: f64) -> String {
     }
 }
 
-pub fn ratio_cell(r: &Summary, bar: f64) -> String {
-    let mark = if r.med <= bar { "ok" } else { "FAIL" };
-    format!("{:.2} [{:.2}-{:.2}] {mark}", r.med, r.p25, r.p75)
+/// A paired ratio as `median [p25-p75]`.
+pub fn ratio_text(r: &Summary) -> String {
+    format!("{:.2} [{:.2}-{:.2}]", r.med, r.p25, r.p75)
 }
 
 /// The order implementations run in for sample `s`: rotated each sample.
