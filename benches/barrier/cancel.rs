@@ -56,7 +56,7 @@ pub fn cancel_run(imp: Imp, k: usize) -> f64 {
             cancel_sample(&b, 64);
             cancel_sample(&b, k)
         }
-        Imp::Floor => unreachable!(),
+        Imp::Floor | Imp::WakeFloor => unreachable!(),
     }
 }
 

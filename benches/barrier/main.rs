@@ -123,16 +123,7 @@ fn main() {
             verdict(*size <= 80)
         );
     }
-    for (n, r) in &skew {
-        let _ = writeln!(
-            rows,
-            "| release skew N={n}: ours / tokio <= 0.80 | {:.2} [{:.2}-{:.2}] | {} |",
-            r.med,
-            r.p25,
-            r.p75,
-            if r.med <= 0.8 { "ok" } else { "FAIL" }
-        );
-    }
+    skew::write_bar_rows(&skew, &mut rows);
     for (n, r) in &blocking {
         let _ = writeln!(
             rows,

@@ -1,9 +1,11 @@
 //! The implementations under test, behind one trait so that every task body is the same code,
 //! and the floors that no barrier can go far below.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 
+use futures::task::AtomicWaker;
 use futures_lite::future::yield_now;
 
 /// One pass through a barrier; resolves to whether this party was the leader.
@@ -41,12 +43,59 @@ impl Party for Floor {
     }
 }
 
+/// The wake floor, for release skew: the release with no barrier, N tasks parked and all woken
+/// by one thread. Each party counts itself in one shared atomic; all but the last park, each
+/// with its waker in a slot of its own; the last sets nothing else: it wakes every slot in a
+/// loop on its own thread and returns as the leader, as a barrier's completing party does. A
+/// woken party sees the count full with one load. Single use: each party passes once.
+pub struct WakeFloor {
+    arrived: AtomicUsize,
+    wakers: Box<[AtomicWaker]>,
+}
+
+impl WakeFloor {
+    pub fn new(parties: usize) -> WakeFloor {
+        WakeFloor {
+            arrived: AtomicUsize::new(0),
+            wakers: (0..parties).map(|_| AtomicWaker::new()).collect(),
+        }
+    }
+}
+
+impl Party for WakeFloor {
+    async fn pass(&self) -> bool {
+        let n = self.wakers.len();
+        let i = self.arrived.fetch_add(1, Ordering::AcqRel);
+        assert!(i < n, "the wake floor is single use");
+        if i + 1 == n {
+            for waker in &self.wakers[..i] {
+                waker.wake();
+            }
+            return true;
+        }
+        poll_fn(|cx| {
+            if self.arrived.load(Ordering::Acquire) == n {
+                return Poll::Ready(false);
+            }
+            // Registered before the second look, so a release in between still wakes this task.
+            self.wakers[i].register(cx.waker());
+            if self.arrived.load(Ordering::Acquire) == n {
+                Poll::Ready(false)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Imp {
     Ours,
     Tokio,
     AsyncLock,
     Floor,
+    WakeFloor,
 }
 
 impl Imp {
@@ -56,6 +105,7 @@ impl Imp {
             Imp::Tokio => "tokio",
             Imp::AsyncLock => "async-lock",
             Imp::Floor => "yield floor",
+            Imp::WakeFloor => "wake floor",
         }
     }
 }

@@ -61,6 +61,7 @@ pub fn rounds_run(ex: &Exec, imp: Imp, n: usize, rounds: usize) -> f64 {
         Imp::Tokio => rounds_sample(ex, tokio::sync::Barrier::new(n), n, rounds),
         Imp::AsyncLock => rounds_sample(ex, async_lock::Barrier::new(n), n, rounds),
         Imp::Floor => rounds_sample(ex, Floor(AtomicUsize::new(0)), n, rounds),
+        Imp::WakeFloor => unreachable!("the wake floor is single use"),
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::cli::Cfg;
 use crate::exec::{label, tokio_multi_thread};
-use crate::parties::{Imp, Party, BARRIERS};
+use crate::parties::{Imp, Party, WakeFloor};
 use crate::stats::{ns, paired, ratio_text, rotated, summarize, Summary};
 
 /// `n - 1` tasks park on the barrier; once all are parked, the last arrives. Returns, in ns,
@@ -69,22 +69,41 @@ pub fn skew_trial<B: Party>(rt: &tokio::runtime::Runtime, b: B, n: usize) -> (f6
     )
 }
 
-pub fn run(cfg: &Cfg, out: &mut String) -> Vec<(usize, Summary)> {
+/// The implementations of the skew scenario: the barriers and the wake floor.
+pub const SKEW_IMPS: [Imp; 4] = [Imp::Ours, Imp::Tokio, Imp::AsyncLock, Imp::WakeFloor];
+
+/// SPEC.md's bar: at N = `WAKE_BAR_N`, the skew of ours at most `WAKE_BAR` x the wake floor's.
+pub const WAKE_BAR: f64 = 1.10;
+pub const WAKE_BAR_N: usize = 1024;
+
+/// Paired ratios of ours' skew for one N.
+pub struct SkewRatios {
+    pub n: usize,
+    pub vs_floor: Summary,
+    pub vs_tokio: Summary,
+}
+
+fn trial(rt: &tokio::runtime::Runtime, imp: Imp, n: usize) -> (f64, f64) {
+    match imp {
+        Imp::Ours => skew_trial(rt, agnostic_barrier::Barrier::new(n), n),
+        Imp::Tokio => skew_trial(rt, tokio::sync::Barrier::new(n), n),
+        Imp::AsyncLock => skew_trial(rt, async_lock::Barrier::new(n), n),
+        Imp::WakeFloor => skew_trial(rt, WakeFloor::new(n), n),
+        Imp::Floor => unreachable!("the yield floor releases nobody"),
+    }
+}
+
+pub fn run(cfg: &Cfg, out: &mut String) -> Vec<SkewRatios> {
     let rt = tokio_multi_thread(cfg.workers);
     let mut skews = Vec::new();
     let mut spans = Vec::new();
-    for n in [64usize, 1024] {
-        let mut skew = vec![Vec::new(); 3];
-        let mut span = vec![Vec::new(); 3];
+    for n in [64usize, WAKE_BAR_N] {
+        let mut skew = vec![Vec::new(); SKEW_IMPS.len()];
+        let mut span = vec![Vec::new(); SKEW_IMPS.len()];
         for s in 0..cfg.skew_trials {
-            for imp in rotated(&BARRIERS, s) {
-                let k = BARRIERS.iter().position(|&i| i == imp).unwrap();
-                let (a, b) = match imp {
-                    Imp::Ours => skew_trial(&rt, agnostic_barrier::Barrier::new(n), n),
-                    Imp::Tokio => skew_trial(&rt, tokio::sync::Barrier::new(n), n),
-                    Imp::AsyncLock => skew_trial(&rt, async_lock::Barrier::new(n), n),
-                    Imp::Floor => unreachable!(),
-                };
+            for imp in rotated(&SKEW_IMPS, s) {
+                let k = SKEW_IMPS.iter().position(|&i| i == imp).unwrap();
+                let (a, b) = trial(&rt, imp, n);
                 skew[k].push(a);
                 span[k].push(b);
             }
@@ -93,8 +112,21 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<(usize, Summary)> {
         skews.push((n, skew));
         spans.push((n, span));
     }
-    let mut ratios = Vec::new();
-    for (title, data, record) in [
+    let of = |samples: &[Vec<f64>], imp: Imp| -> Vec<f64> {
+        samples[SKEW_IMPS.iter().position(|&i| i == imp).unwrap()].clone()
+    };
+    let ratios = skews
+        .iter()
+        .map(|(n, samples)| {
+            let ours = of(samples, Imp::Ours);
+            SkewRatios {
+                n: *n,
+                vs_floor: paired(&ours, &of(samples, Imp::WakeFloor)),
+                vs_tokio: paired(&ours, &of(samples, Imp::Tokio)),
+            }
+        })
+        .collect();
+    for (title, data, first) in [
         (
             "Release skew: leader's return to last party's return",
             &skews,
@@ -112,11 +144,15 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<(usize, Summary)> {
             label("tokio-mt", cfg.workers),
             cfg.skew_trials
         );
-        if record {
+        if first {
             let _ = writeln!(
                 out,
-                "A skew near 0 means the leader returned last: it spent the release waking the \
-                 others. The release span (next table) counts that time too.\n"
+                "N-1 tasks parked, then the last arrives. A skew near 0 means the leader returned \
+                 last: it spent the release waking the others. The release span (next table) \
+                 counts that time too. The wake floor is the release with no barrier: the N-1 \
+                 tasks park on one-shot signals of their own, and the last task, spawned once \
+                 they are parked, sets and wakes them in a loop and returns as the leader; it is \
+                 measured the same way.\n"
             );
         }
         let _ = writeln!(
@@ -125,16 +161,12 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<(usize, Summary)> {
         );
         let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|");
         for (n, samples) in data {
-            for (k, imp) in BARRIERS.iter().enumerate() {
+            for (k, imp) in SKEW_IMPS.iter().enumerate() {
                 let s = summarize(&samples[k]);
                 let ratio = if *imp == Imp::Ours {
                     "-".to_string()
                 } else {
-                    let r = paired(&samples[0], &samples[k]);
-                    if record && *imp == Imp::Tokio {
-                        ratios.push((*n, r));
-                    }
-                    ratio_text(&r)
+                    ratio_text(&paired(&samples[0], &samples[k]))
                 };
                 let _ = writeln!(
                     out,
@@ -150,4 +182,32 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<(usize, Summary)> {
         }
     }
     ratios
+}
+
+/// Rows of the "other bars" table: ours / wake floor against the bar at N = `WAKE_BAR_N`
+/// (reported at the other N), and ours / tokio beside it.
+pub fn write_bar_rows(ratios: &[SkewRatios], rows: &mut String) {
+    for r in ratios {
+        let (bar, verdict) = if r.n == WAKE_BAR_N {
+            let ok = r.vs_floor.med <= WAKE_BAR;
+            (
+                format!(" <= {WAKE_BAR:.2}"),
+                if ok { "ok" } else { "FAIL" }.to_string(),
+            )
+        } else {
+            (String::new(), format!("- (bar at N={WAKE_BAR_N})"))
+        };
+        let _ = writeln!(
+            rows,
+            "| release skew N={}: ours / wake floor{bar} | {} | {verdict} |",
+            r.n,
+            ratio_text(&r.vs_floor)
+        );
+        let _ = writeln!(
+            rows,
+            "| release skew N={}: ours / tokio (reported, no bar) | {} | - |",
+            r.n,
+            ratio_text(&r.vs_tokio)
+        );
+    }
 }
