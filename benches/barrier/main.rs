@@ -16,10 +16,12 @@
 //! - `blocking`: OS threads, `std::sync::Barrier` against our `wait_blocking`.
 //! - `skew`: N-1 tasks parked, the last arrives; time from the leader's return to the last
 //!   party's return, and from the last party's arrival to the last return, on tokio
-//!   multi-thread.
+//!   multi-thread. A "wake floor" releases the same tasks with no barrier: the last one wakes
+//!   the others' wakers in a loop.
 //! - `alloc`: heap allocations per wait (hand-polled, after warm-up) and the size of each wait
 //!   future.
-//! - `cancel`: a wait polled once (arrived) and dropped, over and over.
+//! - `cancel`: a wait polled once (arrived) and dropped, over and over; and whether the drop
+//!   withdrew the arrival.
 //!
 //! The machine may be noisy (shared cores), so implementations run interleaved, sample by
 //! sample, in an order that rotates each sample; drift hits all alike. Ratios are paired: the
@@ -28,6 +30,9 @@
 //! Layout: this file runs the scenarios and prints the verdicts; `cli.rs` reads the options,
 //! `parties.rs` puts the barriers (and the floors) behind one trait, `exec.rs` makes the
 //! executors, `stats.rs` summarizes samples, and each scenario has a file of its own.
+//!
+//! Of the crate, only `Barrier::new`, `wait()`, `wait_blocking()` and the result's
+//! `is_leader()` are named, so that the same benchmark builds against later versions.
 
 mod alloc;
 mod blocking;
