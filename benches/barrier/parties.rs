@@ -45,9 +45,10 @@ impl Party for Floor {
 
 /// The wake floor, for release skew: the release with no barrier, N tasks parked and all woken
 /// by one thread. Each party counts itself in one shared atomic; all but the last park, each
-/// with its waker in a slot of its own; the last sets nothing else: it wakes every slot in a
-/// loop on its own thread and returns as the leader, as a barrier's completing party does. A
-/// woken party sees the count full with one load. Single use: each party passes once.
+/// with its waker in a slot of its own; the last one's count fills it, and that is the whole
+/// release: it wakes every slot in a loop on its own thread and returns as the leader, as a
+/// barrier's completing party does. A woken party sees the count full with one load. Single
+/// use: each party passes once.
 pub struct WakeFloor {
     arrived: AtomicUsize,
     wakers: Box<[AtomicWaker]>,

@@ -125,7 +125,7 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<RoundsCell> {
     for exec in EXECS {
         let _ = writeln!(
             out,
-            "\n### Time per round, {} ({} samples per cell, interleaved)\n",
+            "\n### Time per round, {}: {} samples per cell, interleaved\n",
             label(exec, cfg.workers),
             cfg.samples
         );

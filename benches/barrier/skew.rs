@@ -150,9 +150,9 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<SkewRatios> {
                 "N-1 tasks parked, then the last arrives. A skew near 0 means the leader returned \
                  last: it spent the release waking the others. The release span (next table) \
                  counts that time too. The wake floor is the release with no barrier: the N-1 \
-                 tasks park on one-shot signals of their own, and the last task, spawned once \
-                 they are parked, sets and wakes them in a loop and returns as the leader; it is \
-                 measured the same way.\n"
+                 tasks park with their wakers in slots of their own, and the last task, spawned \
+                 once they are parked, wakes the slots in a loop and returns as the leader; it \
+                 is measured the same way.\n"
             );
         }
         let _ = writeln!(
