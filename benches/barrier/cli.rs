@@ -24,7 +24,7 @@ Options:
   -h, --help         print this help
 
 Examples:
-  cargo bench --bench barrier                       the full run, about a minute on 2 cores
+  cargo bench --bench barrier                       the full run, under a minute on 2 cores
   cargo bench --bench barrier -- --quick skew       a smoke run of the skew scenario
   cargo bench --bench barrier -- --workers 16       the same tables from a 16-core machine
 ";

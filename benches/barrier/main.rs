@@ -2,7 +2,7 @@
 //! `async_lock::Barrier` (which async-std re-exports) and `std::sync::Barrier`, for the quality
 //! bars in SPEC.md.
 //!
-//! Run with `cargo bench --bench barrier` (about a minute on 2 cores), or `cargo bench --bench
+//! Run with `cargo bench --bench barrier` (under a minute on 2 cores), or `cargo bench --bench
 //! barrier -- --quick` (or `BENCH_QUICK=1`) for a smoke run of a few seconds. Further arguments
 //! pick the scenarios whose name contains one of them: `rounds`, `blocking`, `skew`, `alloc`,
 //! `cancel`. `--workers N` sets the worker threads of tokio multi-thread, async-std and the smol
