@@ -1,6 +1,6 @@
 //! A global allocator that counts the heap allocations of the thread that switched counting
 //! on, so that tests running in parallel do not disturb each other. Shared by `tests/alloc.rs`
-//! and `benches/barrier.rs` (each includes it with `#[path]` and installs it as its global
+//! and `benches/barrier/main.rs` (each includes it with `#[path]` and installs it as its global
 //! allocator).
 
 use std::alloc::{GlobalAlloc, Layout, System};
