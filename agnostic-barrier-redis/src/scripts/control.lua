@@ -1,0 +1,26 @@
+-- abort, reset and the break after a panicking action: ARGV = ttl, op, party, parties, epoch
+-- for a new record (abort re-creates a lost record, so that the break holds).
+--   abort:    breaks the barrier (Aborted, by party); a broken barrier stays as it is.
+--   panicked: breaks it (ActionPanicked, by party, the leader).
+--   reset:    breaks what is waiting (Reset, by party), then leaves the barrier intact and
+--             empty, generation() one past the generation it broke.
+local op, party = ARGV[2], ARGV[3]
+if redis.call('EXISTS', S) == 0 then
+  if op == 'reset' then return 0 end
+  redis.call('HSET', S, 'parties', ARGV[4], 'gen', 0, 'fill', 0, 'n', 0, 'seq', 0,
+    'epoch', ARGV[5])
+end
+touch_all()
+reap(now_ms())
+if op == 'abort' then
+  brk('Aborted', party)
+elseif op == 'panicked' then
+  brk('ActionPanicked', party)
+elseif op == 'reset' then
+  brk('Reset', party)
+  local next = num('fill') + 1
+  redis.call('HDEL', S, 'broken', 'by', 'arrived')
+  redis.call('HSET', S, 'gen', next, 'fill', next, 'n', 0)
+  redis.call('DEL', A, L)
+end
+return 1

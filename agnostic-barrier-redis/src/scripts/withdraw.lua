@@ -1,0 +1,23 @@
+-- Withdraws arrival ARGV[2] if its generation is still being filled (a dropped wait): the
+-- generation then needs one more arrival. Decided here, atomically, against the completion:
+-- an arrival is either withdrawn or released with its generation, never both. A leader whose
+-- wait is dropped before it ran the action is lost: that breaks its generation (PartyLost,
+-- naming ARGV[3]). Withdrawing an id that never arrived does nothing.
+-- Returns 1 if withdrawn, 0 otherwise.
+local id = ARGV[2]
+if redis.call('EXISTS', S) == 0 then return 0 end
+local record = redis.call('HGET', A, id)
+if not record then return 0 end
+local g = parse(record)
+if g == num('fill') then
+  redis.call('HDEL', A, id)
+  redis.call('ZREM', L, id)
+  redis.call('DEL', idkey(id))
+  redis.call('HINCRBY', S, 'n', -1)
+  touch_all()
+  return 1
+end
+if redis.call('HGET', genkey(g), 'leader') == id then
+  brk('PartyLost', ARGV[3])
+end
+return 0
