@@ -58,7 +58,10 @@ fn lost_party_breaks_the_barrier(runtime: &'static str, signal: &str) {
             "{}: {line}",
             survivor.name
         );
-        assert!(line.contains("victim"), "arrived lists the lost party: {line}");
+        assert!(
+            line.contains("victim"),
+            "arrived lists the lost party: {line}"
+        );
         assert!(
             elapsed <= bound,
             "{}: broken after {elapsed:?}, over one lease plus one renewal (+{MARGIN:?})",
@@ -130,9 +133,16 @@ async fn restart_mid_wait(server: &mut RedisServer) {
         restart,
     )
     .await;
-    assert!(restarted.elapsed() <= bound, "ended within one lease of the restart");
+    assert!(
+        restarted.elapsed() <= bound,
+        "ended within one lease of the restart"
+    );
     for result in [a, b] {
-        assert_eq!(common::broken_reason(&result), Some(BreakReason::StateLost), "{result:?}");
+        assert_eq!(
+            common::broken_reason(&result),
+            Some(BreakReason::StateLost),
+            "{result:?}"
+        );
     }
     // The same handles work again, on a fresh record.
     let (a, (b, c)) = future::zip(h[0].wait(), future::zip(h[1].wait(), h[2].wait())).await;
@@ -159,7 +169,10 @@ async fn redis_down_mid_wait(server: &mut RedisServer) {
         matches!(result, Err(RedisWaitError::Redis(_))),
         "{result:?}"
     );
-    assert!(elapsed <= LEASE + LEASE / 3 + LEASE / 2 + MARGIN, "{elapsed:?}");
+    assert!(
+        elapsed <= LEASE + LEASE / 3 + LEASE / 2 + MARGIN,
+        "{elapsed:?}"
+    );
     assert!(h[2].n_waiting().await.is_err(), "a getter fails, bounded");
     server.restart();
     let (a, (b, c)) = future::zip(h[0].wait(), future::zip(h[1].wait(), h[2].wait())).await;

@@ -129,7 +129,11 @@ pub fn run_if_party() {
         parties: env("AB_PARTIES").parse().unwrap(),
         party,
         lease: Duration::from_millis(env("AB_LEASE_MS").parse().unwrap()),
-        runtime: if env("AB_RUNTIME") == "smol" { "smol" } else { "tokio" },
+        runtime: if env("AB_RUNTIME") == "smol" {
+            "smol"
+        } else {
+            "tokio"
+        },
         rounds: env("AB_ROUNDS").parse().unwrap(),
     };
     match config.runtime {
