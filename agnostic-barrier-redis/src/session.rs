@@ -283,11 +283,14 @@ impl Hub {
         let Some(entry) = local.entries.get_mut(id) else {
             return;
         };
-        if let Some(epoch) = epoch {
-            entry.epoch.get_or_insert_with(|| epoch.to_owned());
+        // The first reply also changes the entry: a passed deadline acts once it is in.
+        let mut changed = false;
+        if let (Some(epoch), None) = (epoch, &entry.epoch) {
+            entry.epoch = Some(epoch.to_owned());
+            changed = true;
         }
         entry.failing_since = None;
-        let changed = advance(entry, status);
+        changed |= advance(entry, status);
         drop(local);
         if changed {
             self.changed.notify(usize::MAX);

@@ -137,11 +137,6 @@ impl<'a> RedisWait<'a> {
                 State::Unpolled => {
                     let id: Arc<str> = crate::keys::random_id().into();
                     session.hub.arrive(id.clone());
-                    if self.default_timeout {
-                        if let Some(timeout) = &self.barrier.timeout {
-                            self.timer = Some((timeout.sleep)(timeout.duration));
-                        }
-                    }
                     self.state = State::Waiting { id, listener: None };
                 }
                 State::Waiting { id, listener } => match session.hub.seen(id) {
@@ -288,6 +283,11 @@ impl Future for RedisWait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Output> {
         let this = self.get_mut();
+        if matches!(this.state, State::Unpolled) && this.default_timeout {
+            if let Some(timeout) = &this.barrier.timeout {
+                this.timer = Some((timeout.sleep)(timeout.duration));
+            }
+        }
         let mut timer = this.timer.take();
         let result = this.poll_wait(cx, &mut |cx| {
             timer

@@ -7,7 +7,7 @@
 --   state     hash: parties, gen (oldest unreleased generation: generation()), fill (the
 --             generation being filled), n (arrivals in fill), seq (arrival counter), epoch
 --             (random, new each time the record is created), and while broken: broken
---             (reason), by, arrived
+--             (reason), by, arrived, last (the newest generation it broke)
 --   arrivals  hash: arrival id -> "<gen> <seq> <party>", every arrival not yet released
 --   leases    zset: arrival id -> lease expiry (ms, Redis TIME); a sealed generation keeps only
 --             its leader's
@@ -95,7 +95,10 @@ local function brk(reason, by)
       redis.call('PEXPIRE', key, TTL)
     end
   end
-  redis.call('HSET', S, 'broken', reason, 'by', by, 'arrived', arrived, 'n', 0)
+  -- The newest generation it broke, for reset() to move one past it.
+  local last = gen - 1
+  if n > 0 then last = fill elseif fill > gen then last = fill - 1 end
+  redis.call('HSET', S, 'broken', reason, 'by', by, 'arrived', arrived, 'n', 0, 'last', last)
   redis.call('DEL', A, L)
   redis.call('PUBLISH', CH, 'b')
 end

@@ -18,8 +18,9 @@ elseif op == 'panicked' then
   brk('ActionPanicked', party)
 elseif op == 'reset' then
   brk('Reset', party)
-  local next = num('fill') + 1
-  redis.call('HDEL', S, 'broken', 'by', 'arrived')
+  -- One past the newest broken generation; an idle reset moves generation() by one.
+  local next = math.max(num('last') + 1, num('gen') + 1)
+  redis.call('HDEL', S, 'broken', 'by', 'arrived', 'last')
   redis.call('HSET', S, 'gen', next, 'fill', next, 'n', 0)
   redis.call('DEL', A, L)
 end
