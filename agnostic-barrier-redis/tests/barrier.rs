@@ -77,3 +77,63 @@ async fn action_runs_once_per_generation_before_release() {
     }
     assert_eq!(runs.load(Ordering::SeqCst), 3);
 }
+
+#[test]
+fn party_process_entry_point() {
+    common::party::run_if_party();
+}
+
+#[test]
+fn processes_pass_many_generations_with_one_leader_and_a_permutation_each() {
+    use common::party::{Party, PartyConfig};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+    let server = server!();
+    let (processes, rounds) = (4, 25);
+    let parties: Vec<Party> = (0..processes)
+        .map(|i| {
+            Party::spawn(&PartyConfig {
+                url: server.url(),
+                name: "processes".into(),
+                parties: processes,
+                party: format!("p{i}"),
+                lease: LEASE,
+                runtime: if i % 2 == 0 {
+                    "tokio"
+                } else {
+                    "smol-if-enabled"
+                },
+                rounds,
+            })
+        })
+        .collect();
+    let mut generations: BTreeMap<u64, Vec<(usize, bool)>> = BTreeMap::new();
+    for party in &parties {
+        for _ in 0..rounds {
+            let line = party.expect("ok", Duration::from_secs(30));
+            let f: Vec<&str> = line.split(' ').collect();
+            generations
+                .entry(f[1].parse().unwrap())
+                .or_default()
+                .push((f[2].parse().unwrap(), f[3] == "1"));
+        }
+        party.expect("closed", Duration::from_secs(10));
+    }
+    assert_eq!(generations.len(), rounds);
+    for (g, passes) in generations {
+        let mut indices: Vec<usize> = passes.iter().map(|p| p.0).collect();
+        indices.sort();
+        assert_eq!(
+            indices,
+            (0..processes).collect::<Vec<_>>(),
+            "generation {g}"
+        );
+        let leaders: Vec<_> = passes.iter().filter(|p| p.1).collect();
+        assert_eq!(leaders.len(), 1, "generation {g}");
+        assert_eq!(
+            leaders[0].0,
+            processes - 1,
+            "generation {g}: the leader arrived last"
+        );
+    }
+}

@@ -129,10 +129,10 @@ pub fn run_if_party() {
         parties: env("AB_PARTIES").parse().unwrap(),
         party,
         lease: Duration::from_millis(env("AB_LEASE_MS").parse().unwrap()),
-        runtime: if env("AB_RUNTIME") == "smol" {
-            "smol"
-        } else {
-            "tokio"
+        runtime: match env("AB_RUNTIME").as_str() {
+            "smol" => "smol",
+            "smol-if-enabled" if cfg!(feature = "smol") => "smol",
+            _ => "tokio",
         },
         rounds: env("AB_ROUNDS").parse().unwrap(),
     };
