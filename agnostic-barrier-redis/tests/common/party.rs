@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use agnostic_barrier_redis::{RedisBarrier, RedisWaitError};
@@ -69,10 +69,7 @@ impl Party {
 
     /// The next `@@` line, or `None` after `limit`.
     pub fn next_line(&self, limit: Duration) -> Option<String> {
-        match self.lines.recv_timeout(limit) {
-            Ok(line) => Some(line),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.lines.recv_timeout(limit).ok()
     }
 
     /// Waits for a line starting with `prefix`, skipping others.
