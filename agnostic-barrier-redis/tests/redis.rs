@@ -12,8 +12,8 @@ use futures_lite::future;
 /// The ACL line the crate's docs give (README "Redis permissions").
 const ACL: &str = "on >pw resetkeys ~agnostic-barrier:* resetchannels &agnostic-barrier:* \
     -@all +evalsha +script|load +subscribe +unsubscribe +publish +ping +hello +client \
-    +time +exists +get +set +del +pttl +pexpire +hget +hset +hdel +hexists +hincrby +hgetall \
-    +hmget +zadd +zrem +zrangebyscore";
+    +time +exists +get +set +del +pexpireat +hget +hmget +hset +hdel +hexists +hgetall +zadd \
+    +zrem +zrangebyscore";
 
 fn acl_setuser(server: &RedisServer, user: &str, rules: &str) {
     let mut args = vec!["ACL", "SETUSER", user];
@@ -38,8 +38,8 @@ async fn keys_and_channel_live_under_the_prefix_with_ttls() {
         assert!(key.starts_with("agnostic-barrier:{jobs}:"), "{key}");
         let ttl: i64 = server.cmd(&["PTTL", key]).unwrap();
         assert!(
-            (55_000..=60_000).contains(&ttl),
-            "{key}: TTL {ttl} ms, want max(10 x lease, 60 s)"
+            (59_000..=120_000).contains(&ttl),
+            "{key}: TTL {ttl} ms, want at least max(10 x lease, 60 s)"
         );
     }
     let channels: Vec<String> = server.cmd(&["PUBSUB", "CHANNELS", "*"]).unwrap();
@@ -63,7 +63,7 @@ async fn key_ttl_is_ten_leases_when_that_is_over_a_minute() {
     let keys: Vec<String> = server.cmd(&["KEYS", "*"]).unwrap();
     for key in &keys {
         let ttl: i64 = server.cmd(&["PTTL", key]).unwrap();
-        assert!((65_000..=70_000).contains(&ttl), "{key}: {ttl}");
+        assert!((69_000..=140_000).contains(&ttl), "{key}: {ttl}");
     }
 }
 

@@ -4,56 +4,64 @@
 local parties, id, party = tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local lease, has_action = tonumber(ARGV[5]), ARGV[6] == '1'
 
-if redis.call('EXISTS', S) == 0 then
-  redis.call('HSET', S, 'parties', parties, 'gen', 0, 'fill', 0, 'n', 0, 'seq', 0,
-    'epoch', ARGV[7])
+if not load() then
+  create(parties, ARGV[7])
 elseif num('parties') ~= parties then
-  return { '', 'm', tostring(num('parties')) }
+  return { '', 'm', st.parties }
 end
-touch_all()
-local now = now_ms()
-reap(now)
+begin()
 
-if redis.call('EXISTS', idkey(id)) == 1 then
-  local reply = status(id)
-  table.insert(reply, 1, epoch())
-  return reply
-end
-if redis.call('HEXISTS', S, 'broken') == 1 then
-  local f = redis.call('HMGET', S, 'broken', 'by', 'arrived')
-  return { epoch(), 'b', f[1], f[2], f[3] }
-end
-
+-- SET NX: a retried arrival finds its id and returns what became of the first one.
 local g = num('fill')
-local seq = redis.call('HINCRBY', S, 'seq', 1)
+local key = idkey(id)
+if st.broken then
+  if redis.call('EXISTS', key) == 1 then return with_epoch(status(id)) end
+  return with_epoch(broken_status())
+end
+if not redis.call('SET', key, g, 'PXAT', EXP, 'NX') then
+  return with_epoch(status(id))
+end
+
+local seq = num('seq') + 1
+local n = num('n') + 1
 redis.call('HSET', A, id, g .. ' ' .. seq .. ' ' .. party)
-redis.call('ZADD', L, now + lease, id)
-redis.call('SET', idkey(id), g, 'PX', TTL)
-local n = redis.call('HINCRBY', S, 'n', 1)
+redis.call('ZADD', L, NOW + lease, id)
+if n == 1 then
+  -- The first arrival of a generation may have created these keys anew.
+  expire(A)
+  expire(L)
+end
+local q = id
+if st.q and st.q ~= '' then q = st.q .. ' ' .. id end
 if n < parties then
-  return { epoch(), 'w' }
+  put('seq', seq, 'n', n, 'q', q)
+  return with_epoch({ 'w', tostring(g) })
 end
 
 -- This arrival completes generation g: seal it, indices in arrival order.
-local ids = {}
-for _, a in ipairs(arrivals()) do
-  if a[2] == g then ids[#ids + 1] = a[1] end
-end
-local key = genkey(g)
-redis.call('DEL', key)
+put('seq', seq, 'n', 0, 'q', '', 'fill', g + 1)
+local gk = genkey(g)
+redis.call('DEL', gk)
 local auto = '0'
 if not has_action then auto = '1' end
-redis.call('HSET', key, '!', 's', 'leader', id, 'auto', auto, 'ids', table.concat(ids, ' '))
-for i, x in ipairs(ids) do
-  redis.call('HSET', key, x, i - 1)
+local fields = { '!', 's', 'leader', id, 'auto', auto, 'ids', q }
+local others = {}
+local count = 0
+for x in string.gmatch(q, '%S+') do
+  fields[#fields + 1] = x
+  fields[#fields + 1] = count
+  count = count + 1
   -- Only the leader's loss can still break a sealed generation.
-  if x ~= id then redis.call('ZREM', L, x) end
+  if x ~= id then others[#others + 1] = x end
 end
-redis.call('PEXPIRE', key, TTL)
-redis.call('HSET', S, 'fill', g + 1, 'n', 0)
-if num('gen') == g and not has_action then
-  release(g)
+redis.call('HSET', gk, unpack(fields))
+expire(gk)
+if #others > 0 then redis.call('ZREM', L, unpack(others)) end
+if num('gen') ~= g then
+  return with_epoch({ 's', tostring(g), '1' }) -- an earlier action still runs
 end
-local reply = status(id)
-table.insert(reply, 1, epoch())
-return reply
+if has_action then
+  return with_epoch({ 'l', tostring(g) })
+end
+release(g)
+return with_epoch({ 'o', tostring(g), tostring(count - 1), '1' })

@@ -5,9 +5,10 @@
 -- KEYS[1] is the state hash, `agnostic-barrier:{<tag>}:state`; the other keys share its prefix
 -- (and so its cluster slot):
 --   state     hash: parties, gen (oldest unreleased generation: generation()), fill (the
---             generation being filled), n (arrivals in fill), seq (arrival counter), epoch
---             (random, new each time the record is created), and while broken: broken
---             (reason), by, arrived, last (the newest generation it broke)
+--             generation being filled), n (arrivals in fill), q (their ids in arrival order,
+--             space-separated), seq (arrival counter), epoch
+--             (random, new each time the record is created), exp (when the keys expire), and
+--             while broken: broken (reason), by, arrived, last (the newest generation it broke)
 --   arrivals  hash: arrival id -> "<gen> <seq> <party>", every arrival not yet released
 --   leases    zset: arrival id -> lease expiry (ms, Redis TIME); a sealed generation keeps only
 --             its leader's
@@ -16,7 +17,9 @@
 --             leader, auto (release without an action), ids (in index order), <id> -> index,
 --             and once broken: reason, by, arrived
 --   events    pub/sub channel: "r <g> <id0> .. <idN-1>" (released), "b" (broken or reset)
--- ARGV[1] is the key TTL in ms (at least max(10 x lease, 60 s)).
+-- ARGV[1] is the key TTL in ms, max(10 x lease, 60 s). Every key expires at `exp`, which each
+-- script moves to now + 2 x TTL whenever fewer than TTL ms are left: so every key always has at
+-- least TTL ms to live after a script touched the barrier, and an idle barrier leaves nothing.
 
 local S = KEYS[1]
 local P = string.sub(S, 1, -6)
@@ -28,27 +31,49 @@ local TTL = tonumber(ARGV[1])
 local function idkey(id) return P .. 'id:' .. id end
 local function genkey(g) return P .. 'gen:' .. g end
 
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- The state hash, read once per script into `st` and written through `put`.
+local FIELDS = { 'parties', 'gen', 'fill', 'n', 'q', 'seq', 'epoch', 'exp', 'broken', 'by',
+  'arrived', 'last' }
+local st = {}
+local NOW = 0
+local EXP = 0
+
+local function num(field) return tonumber(st[field]) end
+
+local function put(...)
+  local args = { ... }
+  for i = 1, #args, 2 do st[args[i]] = args[i + 1] end
+  redis.call('HSET', S, ...)
 end
 
--- Keeps a key alive at least TTL ms from now (never shortens a longer TTL of another handle).
-local function touch(key)
-  local ttl = redis.call('PTTL', key)
-  if ttl == -1 or (ttl >= 0 and ttl < TTL) then
-    redis.call('PEXPIRE', key, TTL)
+local function expire(key) redis.call('PEXPIREAT', key, EXP) end
+
+-- Reads the state; false if there is no record.
+local function load()
+  local values = redis.call('HMGET', S, unpack(FIELDS))
+  for i, field in ipairs(FIELDS) do
+    if values[i] then st[field] = values[i] else st[field] = nil end
   end
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return st.parties ~= nil
 end
 
-local function touch_all()
-  touch(S)
-  touch(A)
-  touch(L)
+-- Creates the record at generation 0.
+local function create(parties, epoch)
+  put('parties', parties, 'gen', 0, 'fill', 0, 'n', 0, 'q', '', 'seq', 0, 'epoch', epoch)
 end
 
-local function num(field)
-  return tonumber(redis.call('HGET', S, field))
+-- Keeps the keys alive (never shortening what a handle with a longer lease set).
+local function touch()
+  EXP = num('exp') or 0
+  if NOW + TTL > EXP then
+    EXP = NOW + 2 * TTL
+    put('exp', EXP)
+    expire(S)
+    expire(A)
+    expire(L)
+  end
 end
 
 local function parse(record)
@@ -85,27 +110,27 @@ end
 
 -- Breaks the barrier: every generation not yet released is broken, its arrivals dropped.
 local function brk(reason, by)
-  if redis.call('HEXISTS', S, 'broken') == 1 then return end
+  if st.broken then return end
   local arrived = encode(names(arrivals()))
   local gen, fill, n = num('gen'), num('fill'), num('n')
   for g = gen, fill do
     if g < fill or n > 0 then
       local key = genkey(g)
       redis.call('HSET', key, '!', 'b', 'reason', reason, 'by', by, 'arrived', arrived)
-      redis.call('PEXPIRE', key, TTL)
+      expire(key)
     end
   end
   -- The newest generation it broke, for reset() to move one past it.
   local last = gen - 1
   if n > 0 then last = fill elseif fill > gen then last = fill - 1 end
-  redis.call('HSET', S, 'broken', reason, 'by', by, 'arrived', arrived, 'n', 0, 'last', last)
+  put('broken', reason, 'by', by, 'arrived', arrived, 'n', 0, 'q', '', 'last', last)
   redis.call('DEL', A, L)
   redis.call('PUBLISH', CH, 'b')
 end
 
 -- A lapsed lease breaks the barrier, naming the lost party.
-local function reap(now)
-  local lost = redis.call('ZRANGEBYSCORE', L, '-inf', now, 'LIMIT', 0, 1)
+local function reap()
+  local lost = redis.call('ZRANGEBYSCORE', L, '-inf', NOW, 'LIMIT', 0, 1)
   if #lost > 0 then
     local record = redis.call('HGET', A, lost[1])
     local party = ''
@@ -117,6 +142,13 @@ local function reap(now)
   end
 end
 
+-- The start of every script that acts on an existing record: keys kept alive, lapsed leases
+-- found.
+local function begin()
+  touch()
+  reap()
+end
+
 -- Releases sealed generation g (the oldest unreleased one), then any sealed generation right
 -- after it whose leader has no action.
 local function release(g)
@@ -124,19 +156,24 @@ local function release(g)
     local key = genkey(g)
     local ids = redis.call('HGET', key, 'ids')
     redis.call('HSET', key, '!', 'o')
-    redis.call('PEXPIRE', key, TTL)
-    for id in string.gmatch(ids, '%S+') do
-      redis.call('HDEL', A, id)
-      redis.call('ZREM', L, id)
-    end
-    redis.call('HSET', S, 'gen', g + 1)
+    expire(key)
+    local list = {}
+    for id in string.gmatch(ids, '%S+') do list[#list + 1] = id end
+    redis.call('HDEL', A, unpack(list))
+    redis.call('ZREM', L, unpack(list))
+    put('gen', g + 1)
     redis.call('PUBLISH', CH, 'r ' .. g .. ' ' .. ids)
     local next = genkey(g + 1)
-    if redis.call('HGET', next, '!') ~= 's' or redis.call('HGET', next, 'auto') ~= '1' then
+    local f = redis.call('HMGET', next, '!', 'auto')
+    if f[1] ~= 's' or f[2] ~= '1' then
       return
     end
     g = g + 1
   end
+end
+
+local function broken_status()
+  return { 'b', st.broken, st.by or '', st.arrived or '' }
 end
 
 -- What became of arrival `id`: {'w', g} waiting in generation g, {'s', g, leader} sealed
@@ -147,30 +184,32 @@ local function status(id)
   local g = redis.call('GET', idkey(id))
   if not g then return { 'x' } end
   local key = genkey(g)
-  local st = redis.call('HGET', key, '!')
-  if st == 'o' then
-    local index = redis.call('HGET', key, id)
-    if not index then return { 'x' } end
-    local leader = '0'
-    if redis.call('HGET', key, 'leader') == id then leader = '1' end
-    return { 'o', g, index, leader }
-  elseif st == 'b' then
-    local f = redis.call('HMGET', key, 'reason', 'by', 'arrived')
-    return { 'b', f[1], f[2], f[3] }
-  elseif st == 's' then
-    if redis.call('HGET', key, 'leader') ~= id then return { 's', g, '0' } end
+  local f = redis.call('HMGET', key, '!', 'leader', id, 'reason', 'by', 'arrived')
+  local st_, leader = f[1], f[2]
+  if st_ == 'o' then
+    if not f[3] then return { 'x' } end
+    local is_leader = '0'
+    if leader == id then is_leader = '1' end
+    return { 'o', g, f[3], is_leader }
+  elseif st_ == 'b' then
+    return { 'b', f[4], f[5], f[6] }
+  elseif st_ == 's' then
+    if leader ~= id then return { 's', g, '0' } end
     if num('gen') == tonumber(g) then return { 'l', g } end
     return { 's', g, '1' }
   end
   if redis.call('HEXISTS', A, id) == 1 then return { 'w', g } end
-  if redis.call('HEXISTS', S, 'broken') == 1 then
-    local f = redis.call('HMGET', S, 'broken', 'by', 'arrived')
-    return { 'b', f[1], f[2], f[3] }
-  end
+  if st.broken then return broken_status() end
   return { 'x' }
 end
 
 -- The current epoch, or '' when there is no record (lost in a restart, or never made).
 local function epoch()
-  return redis.call('HGET', S, 'epoch') or ''
+  return st.epoch or ''
+end
+
+-- Prepends the epoch to a reply.
+local function with_epoch(reply)
+  table.insert(reply, 1, epoch())
+  return reply
 end

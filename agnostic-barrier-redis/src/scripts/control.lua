@@ -5,13 +5,11 @@
 --   reset:    breaks what is waiting (Reset, by party), then leaves the barrier intact and
 --             empty, generation() one past the generation it broke.
 local op, party = ARGV[2], ARGV[3]
-if redis.call('EXISTS', S) == 0 then
+if not load() then
   if op == 'reset' then return 0 end
-  redis.call('HSET', S, 'parties', ARGV[4], 'gen', 0, 'fill', 0, 'n', 0, 'seq', 0,
-    'epoch', ARGV[5])
+  create(ARGV[4], ARGV[5])
 end
-touch_all()
-reap(now_ms())
+begin()
 if op == 'abort' then
   brk('Aborted', party)
 elseif op == 'panicked' then
@@ -21,7 +19,7 @@ elseif op == 'reset' then
   -- One past the newest broken generation; an idle reset moves generation() by one.
   local next = math.max(num('last') + 1, num('gen') + 1)
   redis.call('HDEL', S, 'broken', 'by', 'arrived', 'last')
-  redis.call('HSET', S, 'gen', next, 'fill', next, 'n', 0)
+  put('gen', next, 'fill', next, 'n', 0, 'q', '')
   redis.call('DEL', A, L)
 end
 return 1

@@ -2,10 +2,12 @@
 -- generation then needs one more arrival. Decided here, atomically, against the completion:
 -- an arrival is either withdrawn or released with its generation, never both. A leader whose
 -- wait is dropped before it ran the action is lost: that breaks its generation (PartyLost,
--- naming ARGV[3]). Withdrawing an id that never arrived does nothing.
+-- naming ARGV[3]). Withdrawing an id that never arrived does nothing; nor does one whose lease
+-- has lapsed (it is lost: found here first).
 -- Returns 1 if withdrawn, 0 otherwise.
 local id = ARGV[2]
-if redis.call('EXISTS', S) == 0 then return 0 end
+if not load() then return 0 end
+begin()
 local record = redis.call('HGET', A, id)
 if not record then return 0 end
 local g = parse(record)
@@ -13,8 +15,11 @@ if g == num('fill') then
   redis.call('HDEL', A, id)
   redis.call('ZREM', L, id)
   redis.call('DEL', idkey(id))
-  redis.call('HINCRBY', S, 'n', -1)
-  touch_all()
+  local q = {}
+  for x in string.gmatch(st.q or '', '%S+') do
+    if x ~= id then q[#q + 1] = x end
+  end
+  put('n', num('n') - 1, 'q', table.concat(q, ' '))
   return 1
 end
 if redis.call('HGET', genkey(g), 'leader') == id then
