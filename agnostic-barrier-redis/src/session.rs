@@ -692,17 +692,23 @@ impl Session {
 
     /// Renews the leases of the arrivals every `lease / 3`, reading back their status.
     async fn renewer(self) {
+        // Renewals are due `lease / 3` after the previous one *started*, and a failed one is
+        // retried after a short pause, so a slow or failed call does not stretch the gap
+        // between two renewals towards the lease.
+        let mut due = Instant::now() + self.config.renew_every();
         loop {
             {
                 let kick = self.hub.kick.listen();
                 if self.hub.lock().closed {
                     break;
                 }
-                future::or(self.rt.sleep(self.config.renew_every()), kick).await;
+                let left = due.saturating_duration_since(Instant::now());
+                future::or(self.rt.sleep(left), kick).await;
             }
             if self.hub.lock().closed {
                 break;
             }
+            due = Instant::now() + self.config.renew_every();
             let ids: Vec<(Arc<str>, String)> = {
                 let local = self.hub.lock();
                 local
@@ -742,6 +748,7 @@ impl Session {
                     }
                 }
                 Err(error) => {
+                    due = Instant::now() + self.config.retry_pause();
                     for (id, _) in &ids {
                         if self.hub.failed(id, self.config.lease) {
                             self.hub.set_error(id, RedisWaitError::Redis(error.clone()));

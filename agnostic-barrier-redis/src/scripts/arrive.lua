@@ -24,44 +24,57 @@ end
 
 local seq = num('seq') + 1
 local n = num('n') + 1
-redis.call('HSET', A, id, g .. ' ' .. seq .. ' ' .. party)
-redis.call('ZADD', L, NOW + lease, id)
-if n == 1 then
-  -- The first arrival of a generation may have created these keys anew.
-  expire(A)
-  expire(L)
-end
 local q = id
 if st.q and st.q ~= '' then q = st.q .. ' ' .. id end
+local now = n == parties and num('gen') == g and not has_action
+if not now then
+  -- A generation released by this very arrival never needs it in the arrivals or leases.
+  redis.call('HSET', A, id, g .. ' ' .. seq .. ' ' .. party)
+  redis.call('ZADD', L, NOW + lease, id)
+  if n == 1 then
+    -- The first arrival of a generation may have created these keys anew.
+    expire(A)
+    expire(L)
+  end
+end
 if n < parties then
   put('seq', seq, 'n', n, 'q', q)
   return with_epoch({ 'w', tostring(g) })
 end
 
--- This arrival completes generation g: seal it, indices in arrival order.
-put('seq', seq, 'n', 0, 'q', '', 'fill', g + 1)
-local gk = genkey(g)
-redis.call('DEL', gk)
+-- This arrival completes generation g: indices in arrival order; sealed until the leader's
+-- action returns, or released now.
 local auto = '0'
 if not has_action then auto = '1' end
 local fields = { '!', 's', 'leader', id, 'auto', auto, 'ids', q }
-local others = {}
-local count = 0
+if now then fields[2] = 'o' end
+local ids, count = {}, 0
 for x in string.gmatch(q, '%S+') do
   fields[#fields + 1] = x
   fields[#fields + 1] = count
   count = count + 1
-  -- Only the leader's loss can still break a sealed generation.
-  if x ~= id then others[#others + 1] = x end
+  ids[count] = x
 end
+local gk = genkey(g)
 redis.call('HSET', gk, unpack(fields))
 expire(gk)
-if #others > 0 then redis.call('ZREM', L, unpack(others)) end
+if now then
+  put('seq', seq, 'n', 0, 'q', '', 'fill', g + 1, 'gen', g + 1)
+  ids[count] = nil
+  if count > 1 then
+    redis.call('HDEL', A, unpack(ids))
+    redis.call('ZREM', L, unpack(ids))
+  end
+  redis.call('PUBLISH', CH, 'r ' .. g .. ' ' .. q)
+  return with_epoch({ 'o', tostring(g), tostring(count - 1), '1' })
+end
+put('seq', seq, 'n', 0, 'q', '', 'fill', g + 1)
+-- Only the leader's loss can still break a sealed generation.
+if count > 1 then
+  ids[count] = nil
+  redis.call('ZREM', L, unpack(ids))
+end
 if num('gen') ~= g then
   return with_epoch({ 's', tostring(g), '1' }) -- an earlier action still runs
 end
-if has_action then
-  return with_epoch({ 'l', tostring(g) })
-end
-release(g)
-return with_epoch({ 'o', tostring(g), tostring(count - 1), '1' })
+return with_epoch({ 'l', tostring(g) })

@@ -13,7 +13,7 @@
 --   leases    zset: arrival id -> lease expiry (ms, Redis TIME); a sealed generation keeps only
 --             its leader's
 --   id:<id>   string: the generation an arrival id arrived in (idempotent retries, status)
---   gen:<g>   hash: generation g once sealed: '!' = s(ealed) | o(released) | b(roken),
+--   gen:<epoch>:<g>  hash: generation g once sealed: '!' = s(ealed) | o(released) | b(roken),
 --             leader, auto (release without an action), ids (in index order), <id> -> index,
 --             and once broken: reason, by, arrived
 --   events    pub/sub channel: "r <g> <id0> .. <idN-1>" (released), "b" (broken or reset)
@@ -29,12 +29,13 @@ local CH = P .. 'events'
 local TTL = tonumber(ARGV[1])
 
 local function idkey(id) return P .. 'id:' .. id end
-local function genkey(g) return P .. 'gen:' .. g end
+-- Under the record's epoch, so a record re-created after a loss never meets stale ones.
+local st = {}
+local function genkey(g) return P .. 'gen:' .. st.epoch .. ':' .. g end
 
 -- The state hash, read once per script into `st` and written through `put`.
 local FIELDS = { 'parties', 'gen', 'fill', 'n', 'q', 'seq', 'epoch', 'exp', 'broken', 'by',
   'arrived', 'last' }
-local st = {}
 local NOW = 0
 local EXP = 0
 
@@ -149,12 +150,12 @@ local function begin()
   reap()
 end
 
--- Releases sealed generation g (the oldest unreleased one), then any sealed generation right
--- after it whose leader has no action.
-local function release(g)
+-- Releases generation g (the oldest unreleased one; its record written, sealed or released),
+-- whose ids in index order are `ids`; then any sealed generation right after it whose leader
+-- has no action.
+local function release(g, ids)
   while true do
     local key = genkey(g)
-    local ids = redis.call('HGET', key, 'ids')
     redis.call('HSET', key, '!', 'o')
     expire(key)
     local list = {}
@@ -163,12 +164,10 @@ local function release(g)
     redis.call('ZREM', L, unpack(list))
     put('gen', g + 1)
     redis.call('PUBLISH', CH, 'r ' .. g .. ' ' .. ids)
-    local next = genkey(g + 1)
-    local f = redis.call('HMGET', next, '!', 'auto')
-    if f[1] ~= 's' or f[2] ~= '1' then
-      return
-    end
-    g = g + 1
+    if num('fill') <= g + 1 then return end
+    local f = redis.call('HMGET', genkey(g + 1), '!', 'auto', 'ids')
+    if f[1] ~= 's' or f[2] ~= '1' then return end
+    g, ids = g + 1, f[3]
   end
 end
 

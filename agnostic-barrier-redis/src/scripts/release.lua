@@ -5,9 +5,9 @@ if not load() or epoch() ~= ARGV[3] then return { epoch(), 'x' } end
 begin()
 local g = redis.call('GET', idkey(id))
 if g then
-  local f = redis.call('HMGET', genkey(g), '!', 'leader')
+  local f = redis.call('HMGET', genkey(g), '!', 'leader', 'ids')
   if f[1] == 's' and f[2] == id and num('gen') == tonumber(g) then
-    release(tonumber(g))
+    release(tonumber(g), f[3])
   end
 end
 return with_epoch(status(id))
