@@ -39,6 +39,21 @@
 //! lost message delays a release but never hangs it. Each release costs the completing party one
 //! round trip and every other party one published message.
 //!
+//! # Redis permissions
+//!
+//! A Redis user limited to the barrier's keys and channels is enough (the commands after
+//! `+client` are the ones the scripts call):
+//!
+//! ```text
+//! ACL SETUSER barrier on >password ~agnostic-barrier:* &agnostic-barrier:* -@all
+//!     +evalsha +script|load +subscribe +unsubscribe +publish +ping +hello +client
+//!     +time +exists +get +set +del +pexpireat +hget +hmget +hset +hdel +hexists +hgetall
+//!     +zadd +zrem +zrangebyscore
+//! ```
+//!
+//! No keyspace notifications are needed. Every key has a TTL of at least
+//! `max(10 × lease, 60 s)`, renewed when the barrier is used, so an idle barrier leaves nothing.
+//!
 //! # Compared with the core barrier
 //!
 //! Use [`agnostic_barrier::Barrier`] when the parties share a process: it is thousands of times
