@@ -134,6 +134,8 @@ async fn party(kind: Kind, url: String, name: String, n: usize, rounds: usize) -
 struct RunResult {
     /// Median round latency.
     round: Duration,
+    /// Redis's own time per script call (`INFO commandstats`, EVALSHA), in microseconds.
+    script_us: f64,
     skew_p50: Duration,
     skew_p90: Duration,
 }
@@ -142,8 +144,31 @@ fn median(sorted: &[u64]) -> u64 {
     sorted[sorted.len() / 2]
 }
 
+/// Redis's mean time per EVALSHA since the last `CONFIG RESETSTAT`, in microseconds.
+fn script_us(url: &str, reset: bool) -> f64 {
+    let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+    if reset {
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut conn)
+            .unwrap();
+        return 0.0;
+    }
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut conn)
+        .unwrap();
+    info.lines()
+        .find(|l| l.starts_with("cmdstat_evalsha:"))
+        .and_then(|l| l.split("usec_per_call=").nth(1))
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 fn run(kind: Kind, url: &str, n: usize, rounds: usize, seq: usize) -> RunResult {
     let name = format!("bench/{}/{n}/{seq}/{}", kind.name(), unix_ns());
+    script_us(url, true);
     let children: Vec<_> = (0..n)
         .map(|_| {
             Command::new(std::env::current_exe().unwrap())
@@ -184,6 +209,7 @@ fn run(kind: Kind, url: &str, n: usize, rounds: usize, seq: usize) -> RunResult 
     skews.sort_unstable();
     RunResult {
         round: Duration::from_nanos(median(&rounds_ns)),
+        script_us: script_us(url, false),
         skew_p50: Duration::from_nanos(median(&skews)),
         skew_p90: Duration::from_nanos(skews[skews.len() * 9 / 10]),
     }
@@ -240,7 +266,8 @@ fn main() {
     println!(
         "round latency (median over {} rounds, after {WARMUP} warm-up rounds) and release skew,\n\
          N processes on one redis-server over loopback TCP; {} runs per cell, alternating;\n\
-         `PINGs` = latency / median PING round trip measured in the same run",
+         `PINGs` = latency / median PING round trip measured in the same run;\n\
+         `script us` = Redis's own time per EVALSHA (INFO commandstats), ours / alternative",
         rounds - WARMUP - 1,
         repeats
     );
@@ -263,7 +290,7 @@ fn main() {
     println!("median PING round trip: {:.3} ms", ms(ping));
     println!();
     println!(
-        "{:>3} | {:>9} {:>7} | {:>9} {:>7} | {:>6} | {:>17} | {:>17}",
+        "{:>3} | {:>9} {:>7} | {:>9} {:>7} | {:>6} | {:>17} | {:>17} | {:>13}",
         "N",
         "ours ms",
         "PINGs",
@@ -271,7 +298,8 @@ fn main() {
         "PINGs",
         "ratio",
         "skew ours p50/p90",
-        "skew alt p50/p90"
+        "skew alt p50/p90",
+        "script us o/a"
     );
     let mut over = Vec::new();
     for (n, ours, alt) in &table {
@@ -280,7 +308,7 @@ fn main() {
             over.push(*n);
         }
         println!(
-            "{n:>3} | {:>9.3} {:>7.1} | {:>9.3} {:>7.1} | {:>5.2}x | {:>7.3} / {:>7.3} | {:>7.3} / {:>7.3}",
+            "{n:>3} | {:>9.3} {:>7.1} | {:>9.3} {:>7.1} | {:>5.2}x | {:>7.3} / {:>7.3} | {:>7.3} / {:>7.3} | {:>5.1} / {:>5.1}",
             ms(ours.round),
             ours.round.as_secs_f64() / ping.as_secs_f64(),
             ms(alt.round),
@@ -290,6 +318,8 @@ fn main() {
             ms(ours.skew_p90),
             ms(alt.skew_p50),
             ms(alt.skew_p90),
+            ours.script_us,
+            alt.script_us,
         );
     }
     println!();

@@ -47,8 +47,8 @@
 //! ```text
 //! ACL SETUSER barrier on >password ~agnostic-barrier:* &agnostic-barrier:* -@all
 //!     +evalsha +script|load +subscribe +unsubscribe +publish +ping +hello +client
-//!     +time +exists +get +set +del +pexpireat +hget +hmget +hset +hdel +hexists +hgetall
-//!     +zadd +zrem +zrangebyscore
+//!     +time +exists +get +mget +set +del +pexpireat +hget +hmget +hset +hdel +zadd +zrem
+//!     +zrangebyscore
 //! ```
 //!
 //! No keyspace notifications are needed. Every key has a TTL of at least

@@ -242,6 +242,11 @@ async fn abort_during_the_action_breaks_its_generation_leader_too() {
     assert_eq!(broken_reason(&l), Some(BreakReason::Aborted), "{l:?}");
     assert_eq!(broken_reason(&w), Some(BreakReason::Aborted), "{w:?}");
     assert_eq!(aborter.generation().await.unwrap(), 0, "not completed");
+    assert_eq!(
+        aborter.n_waiting().await.unwrap(),
+        0,
+        "nobody waits on a broken barrier"
+    );
     aborter.reset().await.unwrap();
     assert_eq!(
         aborter.generation().await.unwrap(),

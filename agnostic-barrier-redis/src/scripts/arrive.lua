@@ -9,33 +9,32 @@ if not load() then
 elseif num('parties') ~= parties then
   return { '', 'm', st.parties }
 end
-begin()
+touch()
 
--- SET NX: a retried arrival finds its id and returns what became of the first one.
 local g = num('fill')
+local seq = num('seq') + 1
+local n = num('n') + 1
 local key = idkey(id)
+-- An arrival that would complete the generation first looks for lapsed leases: a lost party
+-- breaks the generation instead. (Other arrivals leave that to the renewals, every lease / 3.)
+if n == parties then reap() end
 if st.broken then
   if redis.call('EXISTS', key) == 1 then return with_epoch(status(id)) end
   return with_epoch(broken_status())
 end
-if not redis.call('SET', key, g, 'PXAT', EXP, 'NX') then
+-- SET NX: a retried arrival finds its id and returns what became of the first one.
+if not redis.call('SET', key, g .. ' ' .. seq .. ' ' .. party, 'PXAT', EXP, 'NX') then
   return with_epoch(status(id))
 end
 
-local seq = num('seq') + 1
-local n = num('n') + 1
 local q = id
 if st.q and st.q ~= '' then q = st.q .. ' ' .. id end
 local now = n == parties and num('gen') == g and not has_action
 if not now then
-  -- A generation released by this very arrival never needs it in the arrivals or leases.
-  redis.call('HSET', A, id, g .. ' ' .. seq .. ' ' .. party)
+  -- A generation released by this very arrival never needs its lease.
   redis.call('ZADD', L, NOW + lease, id)
-  if n == 1 then
-    -- The first arrival of a generation may have created these keys anew.
-    expire(A)
-    expire(L)
-  end
+  -- The first arrival of a generation may have created the key anew.
+  if n == 1 then expire(L) end
 end
 if n < parties then
   put('seq', seq, 'n', n, 'q', q)
@@ -61,10 +60,7 @@ expire(gk)
 if now then
   put('seq', seq, 'n', 0, 'q', '', 'fill', g + 1, 'gen', g + 1)
   ids[count] = nil
-  if count > 1 then
-    redis.call('HDEL', A, unpack(ids))
-    redis.call('ZREM', L, unpack(ids))
-  end
+  if count > 1 then redis.call('ZREM', L, unpack(ids)) end
   redis.call('PUBLISH', CH, 'r ' .. g .. ' ' .. q)
   return with_epoch({ 'o', tostring(g), tostring(count - 1), '1' })
 end

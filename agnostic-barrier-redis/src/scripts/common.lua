@@ -9,10 +9,10 @@
 --             space-separated), seq (arrival counter), epoch
 --             (random, new each time the record is created), exp (when the keys expire), and
 --             while broken: broken (reason), by, arrived, last (the newest generation it broke)
---   arrivals  hash: arrival id -> "<gen> <seq> <party>", every arrival not yet released
 --   leases    zset: arrival id -> lease expiry (ms, Redis TIME); a sealed generation keeps only
 --             its leader's
---   id:<id>   string: the generation an arrival id arrived in (idempotent retries, status)
+--   id:<id>   string: "<gen> <seq> <party>", the arrival with that id (idempotent retries,
+--             status, names)
 --   gen:<epoch>:<g>  hash: generation g once sealed: '!' = s(ealed) | o(released) | b(roken),
 --             leader, auto (release without an action), ids (in index order), <id> -> index,
 --             and once broken: reason, by, arrived
@@ -23,7 +23,6 @@
 
 local S = KEYS[1]
 local P = string.sub(S, 1, -6)
-local A = P .. 'arrivals'
 local L = P .. 'leases'
 local CH = P .. 'events'
 local TTL = tonumber(ARGV[1])
@@ -72,7 +71,6 @@ local function touch()
     EXP = NOW + 2 * TTL
     put('exp', EXP)
     expire(S)
-    expire(A)
     expire(L)
   end
 end
@@ -91,15 +89,28 @@ local function encode(names)
   return table.concat(out)
 end
 
--- Every arrival not yet released, in arrival order: { {id, gen, seq, party}, .. }.
+-- Every arrival not yet released, in arrival order: { {id, gen, seq, party}, .. }: the sealed
+-- generations' ids (their records) and then the filling one's (`q`).
 local function arrivals()
-  local flat = redis.call('HGETALL', A)
-  local list = {}
-  for i = 1, #flat, 2 do
-    local g, seq, party = parse(flat[i + 1])
-    list[#list + 1] = { flat[i], g, seq, party }
+  local ids = {}
+  for g = num('gen'), num('fill') - 1 do
+    local f = redis.call('HMGET', genkey(g), '!', 'ids')
+    if f[1] == 's' then
+      for id in string.gmatch(f[2], '%S+') do ids[#ids + 1] = id end
+    end
   end
-  table.sort(list, function(a, b) return a[3] < b[3] end)
+  for id in string.gmatch(st.q or '', '%S+') do ids[#ids + 1] = id end
+  local list = {}
+  if #ids == 0 then return list end
+  local keys = {}
+  for i, id in ipairs(ids) do keys[i] = idkey(id) end
+  local records = redis.call('MGET', unpack(keys))
+  for i, id in ipairs(ids) do
+    if records[i] then
+      local g, seq, party = parse(records[i])
+      list[#list + 1] = { id, g, seq, party }
+    end
+  end
   return list
 end
 
@@ -125,7 +136,7 @@ local function brk(reason, by)
   local last = gen - 1
   if n > 0 then last = fill elseif fill > gen then last = fill - 1 end
   put('broken', reason, 'by', by, 'arrived', arrived, 'n', 0, 'q', '', 'last', last)
-  redis.call('DEL', A, L)
+  redis.call('DEL', L)
   redis.call('PUBLISH', CH, 'b')
 end
 
@@ -133,7 +144,7 @@ end
 local function reap()
   local lost = redis.call('ZRANGEBYSCORE', L, '-inf', NOW, 'LIMIT', 0, 1)
   if #lost > 0 then
-    local record = redis.call('HGET', A, lost[1])
+    local record = redis.call('GET', idkey(lost[1]))
     local party = ''
     if record then
       local _, _, name = parse(record)
@@ -160,7 +171,6 @@ local function release(g, ids)
     expire(key)
     local list = {}
     for id in string.gmatch(ids, '%S+') do list[#list + 1] = id end
-    redis.call('HDEL', A, unpack(list))
     redis.call('ZREM', L, unpack(list))
     put('gen', g + 1)
     redis.call('PUBLISH', CH, 'r ' .. g .. ' ' .. ids)
@@ -180,8 +190,9 @@ end
 -- leader of g, {'o', g, index, leader}, {'b', reason, by, arrived}, {'x'} unknown (the state
 -- was lost, or the id withdrawn).
 local function status(id)
-  local g = redis.call('GET', idkey(id))
-  if not g then return { 'x' } end
+  local record = redis.call('GET', idkey(id))
+  if not record then return { 'x' } end
+  local g = tostring(parse(record))
   local key = genkey(g)
   local f = redis.call('HMGET', key, '!', 'leader', id, 'reason', 'by', 'arrived')
   local st_, leader = f[1], f[2]
@@ -197,8 +208,8 @@ local function status(id)
     if num('gen') == tonumber(g) then return { 'l', g } end
     return { 's', g, '1' }
   end
-  if redis.call('HEXISTS', A, id) == 1 then return { 'w', g } end
   if st.broken then return broken_status() end
+  if tonumber(g) == num('fill') then return { 'w', g } end
   return { 'x' }
 end
 

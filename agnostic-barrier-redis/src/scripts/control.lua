@@ -20,6 +20,6 @@ elseif op == 'reset' then
   local next = math.max(num('last') + 1, num('gen') + 1)
   redis.call('HDEL', S, 'broken', 'by', 'arrived', 'last')
   put('gen', next, 'fill', next, 'n', 0, 'q', '')
-  redis.call('DEL', A, L)
+  redis.call('DEL', L)
 end
 return 1

@@ -8,11 +8,10 @@
 local id = ARGV[2]
 if not load() then return 0 end
 begin()
-local record = redis.call('HGET', A, id)
-if not record then return 0 end
+local record = redis.call('GET', idkey(id))
+if not record or st.broken then return 0 end
 local g = parse(record)
 if g == num('fill') then
-  redis.call('HDEL', A, id)
   redis.call('ZREM', L, id)
   redis.call('DEL', idkey(id))
   local q = {}
