@@ -3,29 +3,12 @@
 
 mod common;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use agnostic_barrier_redis::{BreakReason, RedisBarrier, RedisWaitError};
-use common::{broken_reason, connect, eventually, LEASE};
+use common::{broken_reason, connect, poll_once, until_waiting, LEASE};
 use futures_lite::future;
-
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
-    Pin::new(fut).poll(&mut Context::from_waker(Waker::noop()))
-}
-
-async fn arrived(observer: &RedisBarrier, n: usize) {
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            observer.n_waiting().await.unwrap() == n
-        })
-        .await,
-        "{n} arrivals"
-    );
-}
 
 #[tokio::test]
 async fn abort_breaks_every_waiter_and_later_waits_until_reset() {
@@ -36,7 +19,7 @@ async fn abort_breaks_every_waiter_and_later_waits_until_reset() {
     let (ra, rb) = future::zip(a.wait(), async {
         let mut wb = b.wait();
         let _ = poll_once(&mut wb);
-        arrived(&c, 2).await;
+        until_waiting(&c, 2).await;
         c.abort().await.unwrap();
         wb.await
     })
@@ -70,7 +53,7 @@ async fn reset_breaks_waiters_with_reset_then_leaves_the_barrier_intact() {
     let a = connect(&server, "reset", 2, "a").await;
     let b = connect(&server, "reset", 2, "b").await;
     let result = future::zip(a.wait(), async {
-        arrived(&b, 1).await;
+        until_waiting(&b, 1).await;
         b.reset().await.unwrap();
     })
     .await
@@ -86,9 +69,7 @@ async fn reset_breaks_waiters_with_reset_then_leaves_the_barrier_intact() {
     assert!(!a.is_broken().await.unwrap());
     assert_eq!(a.n_waiting().await.unwrap(), 0);
     assert_eq!(a.generation().await.unwrap(), 1);
-    let (x, y) = future::zip(a.wait(), b.wait()).await;
-    assert_eq!(x.unwrap().generation(), 1);
-    assert_eq!(y.unwrap().generation(), 1);
+    assert_eq!(common::pass_together(&a, &b).await, 1);
 }
 
 #[tokio::test]
@@ -112,7 +93,7 @@ async fn deadline_breaks_the_barrier_for_everyone() {
     let b = connect(&server, "deadline", 3, "b").await;
     let (ra, rb) = future::zip(
         async {
-            arrived(&a, 1).await;
+            until_waiting(&a, 1).await;
             a.wait()
                 .timeout(tokio::time::sleep(Duration::from_millis(100)))
                 .await
@@ -165,7 +146,7 @@ async fn completing_party_succeeds_against_a_deadline_ready_at_once() {
     let a = connect(&server, "zero", 2, "a").await;
     let b = connect(&server, "zero", 2, "b").await;
     let (x, y) = future::zip(a.wait(), async {
-        arrived(&b, 1).await;
+        until_waiting(&b, 1).await;
         b.wait().timeout(async {}).await
     })
     .await;
@@ -228,7 +209,7 @@ async fn abort_during_the_action_breaks_its_generation_leader_too() {
     let other = connect(&server, "abort-action", 2, "other").await;
     let aborter = connect(&server, "abort-action", 2, "aborter").await;
     let waiting = tokio::spawn(async move { other.wait().await });
-    arrived(&aborter, 1).await;
+    until_waiting(&aborter, 1).await;
     let leader = Arc::new(leader);
     let lead = tokio::spawn({
         let leader = leader.clone();
@@ -269,7 +250,7 @@ async fn panicking_action_breaks_with_action_panicked_and_resumes_in_the_leader(
     );
     let other = connect(&server, "panic", 2, "other").await;
     let waiting = tokio::spawn(async move { other.wait().await });
-    arrived(&leader, 1).await;
+    until_waiting(&leader, 1).await;
     let lead = tokio::spawn({
         let leader = leader.clone();
         async move { leader.wait().await }

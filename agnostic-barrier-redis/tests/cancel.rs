@@ -4,22 +4,16 @@
 
 mod common;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 use std::time::Duration;
 
 use common::party::{Party, PartyConfig};
-use common::{connect, eventually, LEASE};
+use common::{connect, eventually, poll_once, until_waiting, LEASE};
 use futures_lite::future;
 
 #[test]
 fn party_process_entry_point() {
     common::party::run_if_party();
-}
-
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
-    Pin::new(fut).poll(&mut Context::from_waker(Waker::noop()))
 }
 
 async fn sleep(d: Duration) {
@@ -51,20 +45,10 @@ fn wait_dropped_in_one_process_is_withdrawn_while_others_wait() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let me = connect(&server, "dropped", 4, "me").await;
-        assert!(
-            eventually(Duration::from_secs(20), || async {
-                me.n_waiting().await.unwrap() == 2
-            })
-            .await
-        );
+        until_waiting(&me, 2).await;
         let mut wait = me.wait();
         assert!(poll_once(&mut wait).is_pending());
-        assert!(
-            eventually(Duration::from_secs(5), || async {
-                me.n_waiting().await.unwrap() == 3
-            })
-            .await
-        );
+        until_waiting(&me, 3).await;
         drop(wait);
         assert!(
             eventually(Duration::from_secs(5), || async {
@@ -224,21 +208,14 @@ async fn drop_after_completion_does_nothing_to_the_others() {
     let b = connect(&server, "after", 2, "b").await;
     let mut wa = a.wait();
     assert!(poll_once(&mut wa).is_pending());
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            a.n_waiting().await.unwrap() == 1
-        })
-        .await
-    );
+    until_waiting(&a, 1).await;
     let passed = b.wait().await.unwrap();
     assert!(passed.is_leader());
     drop(wa); // released (or about to learn it): loses its pass, withdraws nothing
     sleep(Duration::from_millis(100)).await;
     assert_eq!(a.n_waiting().await.unwrap(), 0);
     assert_eq!(a.generation().await.unwrap(), 1);
-    let (x, y) = future::zip(a.wait(), b.wait()).await;
-    assert_eq!(x.unwrap().generation(), 1);
-    assert_eq!(y.unwrap().generation(), 1);
+    assert_eq!(common::pass_together(&a, &b).await, 1);
 }
 
 #[tokio::test]
@@ -248,12 +225,7 @@ async fn close_withdraws_what_is_pending() {
     let observer = connect(&server, "close", 2, "observer").await;
     let mut wait = a.wait();
     assert!(poll_once(&mut wait).is_pending());
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            observer.n_waiting().await.unwrap() == 1
-        })
-        .await
-    );
+    until_waiting(&observer, 1).await;
     drop(wait);
     a.close().await.unwrap();
     assert_eq!(
@@ -270,20 +242,10 @@ async fn dropping_the_handle_withdraws_what_is_pending() {
     let observer = connect(&server, "drop-handle", 2, "observer").await;
     let mut wait = a.wait();
     assert!(poll_once(&mut wait).is_pending());
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            observer.n_waiting().await.unwrap() == 1
-        })
-        .await
-    );
+    until_waiting(&observer, 1).await;
     drop(wait);
     drop(a);
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            observer.n_waiting().await.unwrap() == 0
-        })
-        .await
-    );
+    until_waiting(&observer, 0).await;
     assert!(!observer.is_broken().await.unwrap());
 }
 
@@ -303,22 +265,12 @@ async fn dropped_leader_before_its_action_breaks_with_party_lost() {
     let other = connect(&server, "leader-drop", 2, "other").await;
     let mut waiting = other.wait();
     assert!(poll_once(&mut waiting).is_pending());
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            other.n_waiting().await.unwrap() == 1
-        })
-        .await
-    );
+    until_waiting(&other, 1).await;
     // Poll the leader's wait by hand until its arrival is in (then it would run the action on
     // its next poll), and drop it instead.
     let mut lead = leader.wait();
     assert!(poll_once(&mut lead).is_pending());
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            other.n_waiting().await.unwrap() == 2
-        })
-        .await
-    );
+    until_waiting(&other, 2).await;
     sleep(Duration::from_millis(50)).await;
     drop(lead);
     let result = waiting.await;

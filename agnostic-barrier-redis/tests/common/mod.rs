@@ -66,3 +66,29 @@ pub fn broken_reason(
         _ => None,
     }
 }
+
+/// Waits until `n` arrivals are in Redis (10 s at most).
+pub async fn until_waiting(barrier: &RedisBarrier, n: usize) {
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            barrier.n_waiting().await.unwrap() == n
+        })
+        .await,
+        "{n} arrivals expected, {:?} waiting",
+        barrier.waiting().await
+    );
+}
+
+/// Two waits, one on each handle, pass together; returns their generation.
+pub async fn pass_together(a: &RedisBarrier, b: &RedisBarrier) -> u64 {
+    let (x, y) = futures_lite::future::zip(a.wait(), b.wait()).await;
+    let (x, y) = (x.expect("passes"), y.expect("passes"));
+    assert_eq!(x.generation(), y.generation());
+    assert_ne!(x.index(), y.index());
+    x.generation()
+}
+
+/// Polls an `Unpin` future once with a no-op waker.
+pub fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> std::task::Poll<F::Output> {
+    std::pin::Pin::new(fut).poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
