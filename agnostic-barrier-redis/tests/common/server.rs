@@ -45,7 +45,11 @@ pub fn available() -> bool {
         if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
             panic!("{MISSING} (CI=true: failing instead of skipping)");
         }
-        eprintln!("SKIPPED: {MISSING}");
+        // Straight to stderr, past the test harness's capture, once per test binary.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            let _ = writeln!(std::io::stderr(), "SKIPPED: {MISSING}");
+        });
     }
     found
 }
