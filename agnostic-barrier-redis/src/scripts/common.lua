@@ -15,7 +15,7 @@
 --             status, names)
 --   gen:<epoch>:<g>  hash: generation g once sealed: '!' = s(ealed) | o(released) | b(roken),
 --             leader, auto (release without an action), ids (in index order), <id> -> index,
---             and once broken: reason, by, arrived
+--             and once broken: reason, by, arrived (ids are 32 hex digits: never a field name)
 --   events    pub/sub channel: "r <g> <id0> .. <idN-1>" (released), "b" (broken or reset)
 -- ARGV[1] is the key TTL in ms, max(10 x lease, 60 s). Every key expires at `exp`, which each
 -- script moves to now + 2 x TTL whenever fewer than TTL ms are left: so every key always has at

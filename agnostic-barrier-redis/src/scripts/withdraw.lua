@@ -1,8 +1,8 @@
 -- Withdraws arrival ARGV[2] if its generation is still being filled (a dropped wait): the
 -- generation then needs one more arrival. Decided here, atomically, against the completion:
 -- an arrival is either withdrawn or released with its generation, never both. A leader whose
--- wait is dropped before it ran the action is lost: that breaks its generation (PartyLost,
--- naming ARGV[3]). Withdrawing an id that never arrived does nothing; nor does one whose lease
+-- wait is dropped before its sealed generation was released (its action never ran) is lost:
+-- that breaks the generation (PartyLost, naming ARGV[3]); once released, a drop does nothing. Withdrawing an id that never arrived does nothing; nor does one whose lease
 -- has lapsed (it is lost: found here first).
 -- Returns 1 if withdrawn, 0 otherwise.
 local id = ARGV[2]
@@ -21,7 +21,9 @@ if g == num('fill') then
   put('n', num('n') - 1, 'q', table.concat(q, ' '))
   return 1
 end
-if redis.call('HGET', genkey(g), 'leader') == id then
+-- Sealed, not yet released, and this is its leader: the action will never run.
+local f = redis.call('HMGET', genkey(g), '!', 'leader')
+if f[1] == 's' and f[2] == id then
   brk('PartyLost', ARGV[3])
 end
 return 0
