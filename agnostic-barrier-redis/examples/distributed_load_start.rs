@@ -17,8 +17,10 @@
 //! 0 once everyone else waits: its lease lapses, the barrier breaks with `PartyLost` naming it,
 //! and every other client in every process is released with that error instead of hanging.
 //!
-//! Run with `cargo run --release --example distributed_load_start` (add `-- --help` for the
-//! flags, e.g. `-- --processes 8 --clients 50` or `-- --kill-one`).
+//! Run with `cargo run --release -p agnostic-barrier-redis --example distributed_load_start`
+//! (add `-- --help` for the flags, e.g. `-- --processes 8 --clients 50`, `-- --kill-one` or
+//! `-- --redis redis://host:6379/`). It needs `redis-server` on the PATH unless `--redis` is
+//! given.
 
 #[path = "../tests/common/server.rs"]
 mod server;
