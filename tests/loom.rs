@@ -342,3 +342,116 @@ fn blocked_threads_and_a_task_complete_together() {
         assert_eq!(leaders, 1);
     });
 }
+
+// ---- parties (SPEC rules 14-17) -------------------------------------------------------------
+
+/// Rule 14: a departure racing the last arrival. Either the departure comes first (then the two
+/// remaining parties complete the generation), or it leaves the generation full (then the party
+/// that arrived last leads it): both parties pass, with indices {0, 1} and one leader.
+#[test]
+fn departure_races_last_arrival() {
+    check("departure_races_last_arrival", || {
+        let barrier = Arc::new(Barrier::new(3));
+        let other = barrier.clone();
+        let waiter = thread::spawn(move || block_on(other.wait()).unwrap());
+        let leaver = barrier.clone();
+        let departure = thread::spawn(move || leaver.arrive_and_drop());
+        let mine = block_on(barrier.wait()).unwrap();
+        let theirs = waiter.join().unwrap();
+        departure.join().unwrap();
+        assert_eq!(mine.index() + theirs.index(), 1);
+        assert_ne!(mine.is_leader(), theirs.is_leader());
+        assert_eq!((barrier.parties(), barrier.generation()), (2, 1));
+    });
+}
+
+/// Rules 14 and 19: a departure that completes a generation whose leader (the party that
+/// arrived) drops its wait before it ran the action. Whatever the order, every generation's
+/// action runs exactly once, never inside the departure, and nothing hangs: the next wait
+/// completes an orphaned generation before its own.
+#[test]
+fn departure_completes_a_generation_whose_leader_gives_up() {
+    loom::thread_local! {
+        static DEPARTING: std::cell::Cell<bool> = std::cell::Cell::new(false);
+    }
+    check(
+        "departure_completes_a_generation_whose_leader_gives_up",
+        || {
+            let runs = Arc::new(AtomicUsizeLoom::new(0));
+            let counter = runs.clone();
+            let barrier = Arc::new(
+                Barrier::builder(2)
+                    .action(move || {
+                        assert!(!DEPARTING.with(|d| d.get()), "an action inside a departure");
+                        counter.fetch_add(1, SeqCst);
+                    })
+                    .build(),
+            );
+            let other = barrier.clone();
+            let quitter = thread::spawn(move || {
+                let mut wait = other.wait();
+                let _ = poll_once(&mut wait);
+            });
+            DEPARTING.with(|d| d.set(true));
+            barrier.arrive_and_drop();
+            DEPARTING.with(|d| d.set(false));
+            quitter.join().unwrap();
+            let last = block_on(barrier.wait()).unwrap();
+            assert!(last.is_leader());
+            assert_eq!(runs.load(SeqCst) as u64, barrier.generation());
+            assert_eq!(barrier.n_waiting(), 0);
+        },
+    );
+}
+
+/// Rule 14: parties added while the last arrival completes the generation count from the
+/// generation `add_parties` returns: in that one if it was not sealed yet, else in the next.
+#[test]
+fn join_races_completion() {
+    check("join_races_completion", || {
+        let barrier = Arc::new(Barrier::new(2));
+        let other = barrier.clone();
+        let waiter = thread::spawn(move || block_on(other.wait()).unwrap());
+        let joiner = barrier.clone();
+        let joined = thread::spawn(move || {
+            let from = joiner.add_parties(1);
+            if from == 0 {
+                // It counts in generation 0: it must arrive there.
+                Some(block_on(joiner.wait()).unwrap())
+            } else {
+                // Generation 0 was sealed first: it counts from generation 1; it leaves.
+                assert_eq!(from, 1);
+                joiner.arrive_and_drop();
+                None
+            }
+        });
+        let mut results = vec![block_on(barrier.wait()).unwrap(), waiter.join().unwrap()];
+        results.extend(joined.join().unwrap());
+        let n = results.len(); // 3 if the joiner counted in generation 0 (it stays), else 2
+        let mut indices: Vec<_> = results.iter().map(|r| r.index()).collect();
+        indices.sort_unstable();
+        assert_eq!(indices, (0..n).collect::<Vec<_>>());
+        assert_eq!(results.iter().filter(|r| r.is_leader()).count(), 1);
+        assert!(results.iter().all(|r| r.generation() == 0));
+        assert_eq!((barrier.generation(), barrier.parties()), (1, n));
+    });
+}
+
+/// Rule 17 with rule 5: `arrive()` racing `abort()`. Either the abort comes first (then
+/// `arrive()` fails without arriving) or the arrival does (then its token's wait gets
+/// `Broken`); either way nothing stays arrived.
+#[test]
+fn arrive_races_abort() {
+    check("arrive_races_abort", || {
+        let barrier = Arc::new(Barrier::new(2));
+        let other = barrier.clone();
+        let aborter = thread::spawn(move || other.abort());
+        match barrier.arrive() {
+            Err(error) => assert_eq!(error, WaitError::Broken),
+            Ok(token) => assert_eq!(block_on(token.wait()), Err(WaitError::Broken)),
+        }
+        aborter.join().unwrap();
+        assert!(barrier.is_broken());
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
