@@ -6,8 +6,8 @@ use crate::builder::DefaultTimeout;
 #[cfg(feature = "std")]
 use crate::engine::sync::Condvar;
 use crate::engine::sync::{AtomicUsize, Mutex, Ordering};
-use crate::engine::Ends;
 use crate::engine::State;
+use crate::engine::{Ends, Fast};
 use crate::{BarrierBuilder, BarrierWait};
 
 /// The action a builder installs, run once per generation by its completing party.
@@ -47,6 +47,8 @@ pub struct Barrier {
     /// What `parties()` returns: `State::parties`, written under the lock, read without it.
     pub(crate) parties: AtomicUsize,
     pub(crate) state: Mutex<State>,
+    /// The lock-free arrival path, and the slots where its parties leave their wakers.
+    pub(crate) fast: Fast,
     /// Which generations have ended and how, for waiting parties to read without the lock.
     pub(crate) ends: Ends,
     /// Where blocking waits sleep, with `state`'s lock.
@@ -68,6 +70,7 @@ macro_rules! barrier_with {
         Barrier {
             parties: AtomicUsize::new($parties),
             state: Mutex::new(State::new($parties)),
+            fast: Fast::new(),
             ends: Ends::new(),
             #[cfg(feature = "std")]
             blocked: Condvar::new(),
@@ -307,7 +310,7 @@ impl Barrier {
     /// ```
     #[must_use]
     pub fn is_broken(&self) -> bool {
-        self.lock_state().broken
+        self.peek_state().broken
     }
 
     /// The number of parties the generation being filled needs: as created, then changed by
@@ -348,7 +351,10 @@ impl Barrier {
     /// ```
     #[must_use]
     pub fn n_waiting(&self) -> usize {
-        self.lock_state().n_waiting()
+        match self.fast.count() {
+            Some(arrived) => arrived,
+            None => self.lock_state().n_waiting(),
+        }
     }
 
     /// The number of the generation being filled: 0 at first, one more each time a generation
@@ -369,7 +375,7 @@ impl Barrier {
     /// ```
     #[must_use]
     pub fn generation(&self) -> u64 {
-        self.lock_state().generation
+        self.peek_state().generation
     }
 }
 

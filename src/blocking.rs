@@ -122,7 +122,7 @@ impl Barrier {
         if let Some(waker) = &waker {
             self.spin(&ticket);
             loop {
-                let polled = match self.poll_ticket(&mut ticket, waker, true) {
+                let polled = match self.poll_ticket(&mut ticket, waker) {
                     Polled::Pending => self.park(&mut ticket, deadline),
                     polled => polled,
                 };
@@ -147,8 +147,13 @@ impl Barrier {
     ) -> Result<Ticket, Result<BarrierWaitResult, WaitError>> {
         self.expect_parties();
         loop {
-            let polled = match self.enter(waker.clone(), true) {
-                Arrival::Wait(ticket) => return Ok(ticket),
+            let polled = match self.enter(waker.clone()) {
+                Arrival::Wait { ticket, stale, .. } => {
+                    if let Some(stale) = stale {
+                        stale.wake(); // an ended generation's party, not woken yet
+                    }
+                    return Ok(ticket);
+                }
                 Arrival::Broken => return Err(Err(WaitError::Broken)),
                 Arrival::NoParties => crate::barrier::no_parties(),
                 Arrival::Passed(result, woken) => Polled::Ready(Ok(result), Some(woken)),

@@ -242,11 +242,16 @@ mod imp {
 
     /// Leaves: stops waiting on a kept arrival, then departs (SPEC rule 14).
     pub(super) fn depart(barrier: &Barrier, kept: &mut Option<Kept>) {
-        if let Some(Kept::Ticket(ticket)) = kept.take() {
-            barrier.abandon(ticket);
-        }
-        if let Some(woken) = barrier.depart() {
-            woken.wake(barrier);
+        let deferred = match kept.take() {
+            // Its arrival still counts where it was made: the departure applies after that
+            // generation (when it counts in the one being filled).
+            Some(Kept::Ticket(ticket)) => barrier.leave_arrival(ticket),
+            _ => false,
+        };
+        if !deferred {
+            if let Some(woken) = barrier.depart() {
+                woken.wake(barrier);
+            }
         }
     }
 }

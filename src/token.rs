@@ -88,10 +88,11 @@ impl<'a> ArrivalToken<'a> {
         barrier.expect_parties();
         // A sealed generation whose parties all gave up is completed first (SPEC rule 19).
         let (arrival, generation, woken) = loop {
-            match barrier.enter(None, true) {
+            match barrier.enter(None) {
                 Arrival::Broken => return Err(WaitError::Broken),
                 Arrival::NoParties => crate::barrier::no_parties(),
-                Arrival::Wait(ticket) => {
+                Arrival::Wait { ticket, .. } => {
+                    // No waker was left, so none was found either: the token's wait leaves one.
                     let generation = ticket.generation;
                     break (Ok(Kept::Ticket(ticket)), generation, None);
                 }

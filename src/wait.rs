@@ -161,47 +161,56 @@ impl<'a> BarrierWait<'a> {
         cx: &mut Context<'_>,
         name: &str,
     ) -> Poll<Result<BarrierWaitResult, WaitError>> {
-        match self.poll_barrier(cx, name, true) {
+        match self.poll_barrier(cx, name) {
             Polled::Orphan(seal) => {
-                // A sealed generation whose parties all gave up: complete it first, then go on
-                // with this party's own wait in the same poll, but complete no other orphan
-                // (one is enough work for a poll): if there is one, poll again soon.
+                // A sealed generation whose parties all gave up: complete it first (SPEC rule
+                // 19). That is this poll's one action: ask to be polled again for this party's
+                // own wait (it has not arrived, or is still waiting).
                 let (_, woken) = self.barrier.complete(seal);
                 if let Some(woken) = woken {
                     woken.wake(self.barrier);
                 }
                 cx.waker().wake_by_ref();
-                let polled = self.poll_barrier(cx, name, false);
-                self.settle(polled)
+                Poll::Pending
             }
             polled => self.settle(polled),
         }
     }
 
     /// One look at the barrier: arrives if this wait has not, else polls its ticket.
-    fn poll_barrier(&mut self, cx: &mut Context<'_>, name: &str, orphans: bool) -> Polled {
+    fn poll_barrier(&mut self, cx: &mut Context<'_>, name: &str) -> Polled {
         match &mut self.state {
             WaitState::Done => panic!("`{name}` polled after it completed"),
             WaitState::Ready(_) => Polled::Pending, // `settle` hands the result out
             // The waker is cloned before the barrier's lock: `clone` is user code.
-            WaitState::Unpolled => match self.barrier.enter(Some(cx.waker().clone()), orphans) {
+            WaitState::Unpolled => match self.barrier.enter(Some(cx.waker().clone())) {
                 Arrival::Broken => Polled::Ready(Err(WaitError::Broken), None),
                 Arrival::NoParties => crate::barrier::no_parties(),
                 Arrival::Passed(result, woken) => Polled::Ready(Ok(result), Some(woken)),
                 Arrival::Lead(seal) => Polled::Lead(seal),
                 Arrival::Orphan(seal) => Polled::Orphan(seal),
-                Arrival::Wait(ticket) => {
+                Arrival::Wait {
+                    ticket,
+                    stale,
+                    check,
+                } => {
                     // Its waker is in its seat.
                     self.state = WaitState::Waiting {
                         ticket,
                         timer: None,
                     };
-                    Polled::Pending
+                    if let Some(stale) = stale {
+                        stale.wake(); // an ended generation's party, not woken yet
+                    }
+                    match &mut self.state {
+                        WaitState::Waiting { ticket, .. } if check => {
+                            self.barrier.poll_ticket(ticket, cx.waker())
+                        }
+                        _ => Polled::Pending,
+                    }
                 }
             },
-            WaitState::Waiting { ticket, .. } => {
-                self.barrier.poll_ticket(ticket, cx.waker(), orphans)
-            }
+            WaitState::Waiting { ticket, .. } => self.barrier.poll_ticket(ticket, cx.waker()),
         }
     }
 
@@ -217,7 +226,7 @@ impl<'a> BarrierWait<'a> {
                 let (result, woken) = self.barrier.complete(seal);
                 self.finish(result, woken)
             }
-            Polled::Orphan(_) => unreachable!("asked for no orphan"),
+            Polled::Orphan(_) => unreachable!("handled by `poll_release`"),
         }
     }
 

@@ -173,11 +173,15 @@ fn orphaned_generation_is_completed_by_the_next_arrival() {
     drop(s.later()); // every party of generation 1 gives up: it stays sealed, unreleased
     assert_eq!(s.runs(), 1);
     assert_eq!(s.barrier.generation(), 1);
-    // The next arrival runs generation 1's action first, then arrives in generation 2.
+    // The next arrival runs generation 1's action first; that is its poll's one action, so it
+    // asks to be polled again, and arrives in generation 2 then.
     let mut e = spawn(s.barrier.wait());
     assert_pending!(e.poll());
     assert_eq!(s.runs(), 2, "the orphaned generation's action ran");
     assert_eq!(s.barrier.generation(), 2);
+    assert!(e.is_woken(), "it asks to be polled again");
+    assert_eq!(s.barrier.n_waiting(), 0, "and has not arrived yet");
+    assert_pending!(e.poll());
     assert_eq!(s.barrier.n_waiting(), 1);
     let f = assert_ready_ok!(poll_once(&mut s.barrier.wait()));
     let e = assert_ready_ok!(e.poll());

@@ -21,14 +21,28 @@ type WaitResult = Result<BarrierWaitResult, WaitError>;
 
 /// Runs `model` under loom and prints the number of interleavings explored.
 fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
+    check_bounded(name, usize::MAX, model);
+}
+
+/// Runs `model` with at most `bound` preemptions (or `LOOM_MAX_PREEMPTIONS`, if lower): for
+/// the models of three threads whose interleavings run into the millions at 3 (the lock-free
+/// arrival path adds an exchange and a slot per waiting party), so that CI stays in time.
+fn check_bounded(name: &str, bound: usize, model: impl Fn() + Sync + Send + 'static) {
     // Counted per model: the models run in parallel test threads.
     let runs = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
-    loom::model(move || {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(bound).min(bound));
+    let preemptions = builder.preemption_bound;
+    builder.check(move || {
         counter.fetch_add(1, Relaxed);
         model();
     });
-    println!("loom model {name}: {} interleavings", runs.load(Relaxed));
+    let bound = preemptions.map_or("unbounded".to_string(), |b| b.to_string());
+    println!(
+        "loom model {name}: {} interleavings (preemptions <= {bound})",
+        runs.load(Relaxed)
+    );
 }
 
 fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
@@ -321,7 +335,7 @@ fn abort_wakes_blocked_thread() {
 /// Rule 11 with the condvar path: two blocked threads and a task on a three-party barrier.
 #[test]
 fn blocked_threads_and_a_task_complete_together() {
-    check("blocked_threads_and_a_task_complete_together", || {
+    check_bounded("blocked_threads_and_a_task_complete_together", 2, || {
         let barrier = Arc::new(Barrier::new(3));
         let threads: Vec<_> = (0..2)
             .map(|_| {
@@ -350,7 +364,7 @@ fn blocked_threads_and_a_task_complete_together() {
 /// that arrived last leads it): both parties pass, with indices {0, 1} and one leader.
 #[test]
 fn departure_races_last_arrival() {
-    check("departure_races_last_arrival", || {
+    check_bounded("departure_races_last_arrival", 2, || {
         let barrier = Arc::new(Barrier::new(3));
         let other = barrier.clone();
         let waiter = thread::spawn(move || block_on(other.wait()).unwrap());
@@ -408,7 +422,7 @@ fn departure_completes_a_generation_whose_leader_gives_up() {
 /// generation `add_parties` returns: in that one if it was not sealed yet, else in the next.
 #[test]
 fn join_races_completion() {
-    check("join_races_completion", || {
+    check_bounded("join_races_completion", 2, || {
         let barrier = Arc::new(Barrier::new(2));
         let other = barrier.clone();
         let waiter = thread::spawn(move || block_on(other.wait()).unwrap());
@@ -453,5 +467,41 @@ fn arrive_races_abort() {
         aborter.join().unwrap();
         assert!(barrier.is_broken());
         assert_eq!(barrier.n_waiting(), 0);
+    });
+}
+
+// ---- the lock-free arrival path (issue 12) --------------------------------------------------
+
+/// Rules 1, 2 and 8 on the lock-free path: two parties race to arrive without the lock (each
+/// leaving its waker in its slot) and one of them withdraws (which takes the lock, stops the
+/// lock-free path and counts the arrivals made on it, leaving a hole if it was first). Two
+/// more arrivals then complete the generation with the one that stayed: indices a permutation
+/// of {0, 1, 2}, one leader, and the lock-free waiter woken.
+#[test]
+fn lock_free_arrival_races_a_withdrawal() {
+    check("lock_free_arrival_races_a_withdrawal", || {
+        let barrier = Arc::new(Barrier::new(3));
+        let other = barrier.clone();
+        let waiter = thread::spawn(move || block_on(other.wait()).unwrap());
+        let quitter = {
+            let other = barrier.clone();
+            thread::spawn(move || {
+                let mut wait = other.wait();
+                // At most the waiter arrived before it: it cannot complete the generation.
+                assert!(poll_once(&mut wait).is_pending());
+            })
+        };
+        quitter.join().unwrap();
+        let mut first = barrier.wait();
+        assert!(poll_once(&mut first).is_pending());
+        let second = block_on(barrier.wait()).unwrap();
+        let first = block_on(first).unwrap();
+        let theirs = waiter.join().unwrap();
+        let results = [first, second, theirs];
+        let mut indices: Vec<_> = results.iter().map(|r| r.index()).collect();
+        indices.sort_unstable();
+        assert_eq!(indices, [0, 1, 2]);
+        assert_eq!(results.iter().filter(|r| r.is_leader()).count(), 1);
+        assert_eq!((barrier.generation(), barrier.n_waiting()), (1, 0));
     });
 }

@@ -1,8 +1,10 @@
 //! The parties of one generation, and who completes it.
 
 use alloc::vec::Vec;
+use core::task::Waker;
 
 use crate::engine::seats::{Seat, Seats};
+use crate::engine::slots::Slots;
 use crate::engine::woken::Woken;
 
 /// Whether a generation is still filling, and once sealed, who completes it (SPEC rules 4
@@ -28,15 +30,20 @@ pub(crate) struct Bucket {
     /// Indices changed when it was sealed (see `Seats::relabel`); empty unless departures
     /// stranded a seat.
     pub(crate) relabel: Vec<(usize, usize)>,
+    /// Its parties' wakers are in the barrier's slots (it was the current generation from the
+    /// start, so parties may arrive on the lock-free path), not in `seats`. A generation that
+    /// filled while an earlier one completed keeps its wakers in `seats`.
+    pub(crate) slots: bool,
 }
 
 impl Bucket {
-    pub(crate) const fn new(epoch: u64) -> Self {
+    pub(crate) const fn new(epoch: u64, slots: bool) -> Self {
         Bucket {
             epoch,
             seats: Seats::new(),
             lead: Lead::Filling,
             relabel: Vec::new(),
+            slots,
         }
     }
 
@@ -56,13 +63,78 @@ impl Bucket {
         self.lead = leader;
     }
 
+    /// Takes the waker of the party waiting at `index`, to wake it.
+    pub(crate) fn take_waker(&mut self, index: usize, slots: &Slots) -> Option<Waker> {
+        if self.slots {
+            slots
+                .with_existing(index, |slot| slot.take(self.epoch))
+                .flatten()
+        } else {
+            self.seats.seat_mut(index).waker.take()
+        }
+    }
+
+    /// The party at `index` stops waiting; returns its waker, to be dropped once the lock is
+    /// released.
+    pub(crate) fn leave(&mut self, index: usize, slots: &Slots) -> Option<Waker> {
+        let waker = self.seats.leave(index);
+        if self.slots {
+            slots
+                .with_existing(index, |slot| slot.take(self.epoch))
+                .flatten()
+        } else {
+            waker
+        }
+    }
+
+    /// Who takes the lead when the party at `except` gives it up (SPEC rule 19): the party that
+    /// arrived last of those still polling, else of those still waiting at all.
+    pub(crate) fn next_leader(&mut self, except: usize, slots: &Slots) -> Option<usize> {
+        let (epoch, in_slots) = (self.epoch, self.slots);
+        let polling = |index: usize, seat: &Seat| {
+            !seat.idle
+                || if in_slots {
+                    slots
+                        .with_existing(index, |slot| slot.has(epoch))
+                        .unwrap_or(false)
+                } else {
+                    seat.waker.is_some()
+                }
+        };
+        self.seats
+            .last_waiting_where(except, polling)
+            .or_else(|| self.seats.last_waiting_but(except))
+    }
+
+    /// The party at `index` dropped its wait but keeps its arrival: it stays a reader, idle,
+    /// without a waker (returned, to be dropped once the lock is released).
+    pub(crate) fn idle(&mut self, index: usize, slots: &Slots) -> Option<Waker> {
+        let seat = self.seats.seat_mut(index);
+        seat.idle = true;
+        let waker = seat.waker.take();
+        if self.slots {
+            slots
+                .with_existing(index, |slot| slot.take(self.epoch))
+                .flatten()
+        } else {
+            waker
+        }
+    }
+
     /// Ends this bucket's generation, handing its wakers to `woken`, and reopens it empty as
-    /// generation `epoch`.
+    /// generation `epoch` (its wakers in slots, as a generation that starts as the current one).
     pub(crate) fn end(&mut self, epoch: u64, woken: &mut Woken, spare: &mut Vec<Seat>) {
-        woken.take(&mut self.seats.seats, spare);
+        if self.slots {
+            // Harvested from the slots once the lock is released.
+            woken.harvest(self.epoch, self.seats.span);
+            self.seats.seats.clear();
+        } else {
+            woken.take(&mut self.seats.seats, spare);
+        }
         self.seats.clear();
         self.lead = Lead::Filling;
         self.relabel.clear();
         self.epoch = epoch;
+        self.slots = true;
     }
 }

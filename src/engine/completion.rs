@@ -20,22 +20,30 @@ impl Barrier {
         &self,
         seal: Seal,
     ) -> (Result<BarrierWaitResult, WaitError>, Option<Woken>) {
+        // What became of the action: it ran (or panicked), or, `None`, the generation was
+        // broken or reset since it was sealed and gets no action (its parties have `Broken`).
         let ran = match &self.action {
-            None => Ok(()),
+            None => Some(Ok(())),
             Some(action) => {
-                // `FnMut`: never twice at once. Taken before the state's lock, never inside it.
-                let mut action = lock(action);
-                // Broken or reset since it was sealed: it gets no action (its parties already
-                // have `Broken`).
-                if !self.lock_state().is_completing(seal.epoch) {
-                    return (Err(WaitError::Broken), None);
-                }
-                catch_unwind(AssertUnwindSafe(|| (*action)()))
+                let completing = self.peek_state().is_completing(seal.epoch);
+                completing.then(|| {
+                    // `FnMut`, never run twice at once: no other party runs one while
+                    // `State::acting`, so this lock is never contended.
+                    let mut action = lock(action);
+                    catch_unwind(AssertUnwindSafe(|| (*action)()))
+                })
             }
         };
         let mut st = self.lock_state();
-        // Broken or reset while the action ran?
+        st.acting = false;
+        // Broken or reset before or while the action ran? A generation that filled up meanwhile
+        // is summoned to go on (the release does it for the next one otherwise).
         let ours = st.is_completing(seal.epoch);
+        let Some(ran) = ran.filter(|ran| ours || ran.is_err()) else {
+            let mut woken = st.woken();
+            st.summon(&mut woken, self);
+            return (Err(WaitError::Broken), Some(woken));
+        };
         match ran {
             Ok(()) if ours => {
                 let (generation, woken) = self.release(&mut st);
@@ -46,7 +54,7 @@ impl Barrier {
                 };
                 (Ok(result), Some(woken))
             }
-            Ok(()) => (Err(WaitError::Broken), None),
+            Ok(()) => unreachable!("filtered above"),
             Err(payload) => {
                 let woken = ours.then(|| self.break_locked(&mut st));
                 drop(st);

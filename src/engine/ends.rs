@@ -40,6 +40,9 @@ pub(crate) struct Ends {
     /// One more than the newest epoch ended by a break or a reset (0: none yet). An ended epoch
     /// at or above it was released.
     broken_below: AtomicU64,
+    /// The epoch of the latest generation whose leader was summoned: a party of it that polls
+    /// without the lock (its waker in a slot) takes the lock to see whether it leads.
+    summoned: AtomicU64,
 }
 
 impl Ends {
@@ -48,6 +51,7 @@ impl Ends {
         Ends {
             open_from: AtomicU64::new(0),
             broken_below: AtomicU64::new(0),
+            summoned: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -56,6 +60,7 @@ impl Ends {
         Ends {
             open_from: AtomicU64::new(0),
             broken_below: AtomicU64::new(0),
+            summoned: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -69,6 +74,16 @@ impl Ends {
     /// records. Call before `ended_below`.
     pub(crate) fn broken_below(&self, broken_below: u64) {
         self.broken_below.store(broken_below, Ordering::Release);
+    }
+
+    /// Generation `epoch`'s leader is summoned (under the lock, before its waker is woken).
+    pub(crate) fn summon(&self, epoch: u64) {
+        self.summoned.store(epoch, Ordering::Release);
+    }
+
+    /// Whether a leader of generation `epoch` was summoned.
+    pub(crate) fn summoned(&self, epoch: u64) -> bool {
+        self.summoned.load(Ordering::Acquire) == epoch
     }
 
     pub(crate) fn seen(&self, epoch: u64) -> Seen {

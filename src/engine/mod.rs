@@ -28,12 +28,15 @@
 mod bucket;
 mod completion;
 mod ends;
+mod fast;
 mod seats;
+mod slots;
 mod state;
 pub(crate) mod sync;
 mod ticket;
 pub(crate) mod woken;
 
 pub(crate) use ends::Ends;
+pub(crate) use fast::Fast;
 pub(crate) use state::{Arrival, State, Ticket};
 pub(crate) use ticket::{Kept, Polled};

@@ -14,6 +14,10 @@ pub(crate) struct Seat {
     pub(crate) waiting: bool,
     /// When it sat down, in the generation's arrival order.
     stamp: u64,
+    /// Its party stopped polling (it dropped its wait and kept the arrival): it reads the
+    /// generation's end later, but is not one to hand a generation's lead to while another party
+    /// is waiting.
+    pub(crate) idle: bool,
 }
 
 impl Seat {
@@ -23,6 +27,7 @@ impl Seat {
             waker: Some(waker),
             waiting: false,
             stamp: 0,
+            idle: false,
         }
     }
 }
@@ -47,6 +52,11 @@ pub(crate) struct Seats {
     pub(crate) sitting: usize,
     /// Arrivals seated so far, for their stamps.
     stamps: u64,
+    /// Indices `unseated..high` were taken on the lock-free path (see `absorb`): their parties
+    /// wait, with their wakers in their slots, and `seats` does not show them yet.
+    unseated: usize,
+    /// One past the highest index handed out in this generation (it outlives a relabel).
+    pub(crate) span: usize,
 }
 
 impl Seats {
@@ -57,6 +67,8 @@ impl Seats {
             seats: Vec::new(),
             sitting: 0,
             stamps: 0,
+            unseated: 0,
+            span: 0,
         }
     }
 
@@ -65,19 +77,67 @@ impl Seats {
         self.high - self.free.len()
     }
 
+    /// One past the highest index handed out.
+    pub(crate) fn high(&self) -> usize {
+        self.high
+    }
+
+    /// Whether an index below `high` is free (a withdrawn party's, not taken again yet).
+    pub(crate) fn has_holes(&self) -> bool {
+        !self.free.is_empty()
+    }
+
     /// Hands out an index: a given-back one if any, else the next fresh one.
     pub(crate) fn take(&mut self) -> usize {
         self.free.pop().unwrap_or_else(|| {
+            self.seat_all();
             self.high += 1;
+            self.unseated = self.high; // taken under the lock: seated by its party
+            self.span = self.span.max(self.high);
             self.high - 1
         })
     }
 
+    /// Counts the parties that arrived on the lock-free path since it was opened with `high`
+    /// indices taken: they took indices `high..arrived` (no holes: withdrawing takes the lock)
+    /// and wait. Their seats are filled in when first needed (`seat_all`), not here: a
+    /// generation that is simply released never needs them.
+    pub(crate) fn absorb(&mut self, arrived: usize) {
+        debug_assert!(self.free.is_empty() && arrived >= self.high);
+        // Seats `unseated..high` may be pending from an earlier absorb: the ranges join up.
+        self.sitting += arrived - self.high;
+        self.high = arrived;
+        self.span = self.span.max(arrived);
+    }
+
+    /// Fills in the seats of the parties that arrived on the lock-free path, in index order
+    /// (their arrival order).
+    fn seat_all(&mut self) {
+        if self.unseated >= self.high {
+            return;
+        }
+        if self.high > self.seats.len() {
+            self.seats.resize_with(self.high, Seat::default);
+        }
+        for index in self.unseated..self.high {
+            self.seats[index] = Seat {
+                waker: None,
+                waiting: true,
+                stamp: self.stamps,
+                idle: false,
+            };
+            self.stamps += 1;
+        }
+        self.unseated = self.high;
+    }
+
     /// Takes back the index of a party that withdrew (its seat already left).
     pub(crate) fn give_back(&mut self, index: usize) {
+        self.seat_all();
         debug_assert!(index < self.high && self.seats.get(index).is_none_or(|s| !s.waiting));
         if index + 1 == self.high {
             self.high -= 1;
+            self.unseated = self.unseated.min(self.high);
         } else {
             self.free.push(index);
         }
@@ -85,6 +145,7 @@ impl Seats {
 
     /// Seats a waiting party at `index` with its waker (`None`: a thread on the condvar).
     pub(crate) fn sit(&mut self, index: usize, waker: Option<Waker>) {
+        self.seat_all();
         if index >= self.seats.len() {
             self.seats.resize_with(index + 1, Seat::default);
         }
@@ -94,6 +155,7 @@ impl Seats {
             waker,
             waiting: true,
             stamp: self.stamps,
+            idle: false,
         };
         self.stamps += 1;
         self.sitting += 1;
@@ -102,6 +164,7 @@ impl Seats {
     /// The party at `index` stops waiting (its wait was dropped); returns its waker, to be
     /// dropped once the lock is released.
     pub(crate) fn leave(&mut self, index: usize) -> Option<Waker> {
+        self.seat_all();
         let seat = &mut self.seats[index];
         debug_assert!(seat.waiting, "only a waiting party leaves its seat");
         seat.waiting = false;
@@ -109,19 +172,42 @@ impl Seats {
         seat.waker.take()
     }
 
+    /// The party at `index` will not read how the generation ends (it leads it, and gets its
+    /// result from completing it); its waker stays, to be woken with the others.
+    pub(crate) fn unsit(&mut self, index: usize) {
+        self.seat_all();
+        let seat = &mut self.seats[index];
+        debug_assert!(seat.waiting);
+        seat.waiting = false;
+        self.sitting -= 1;
+    }
+
     pub(crate) fn seat_mut(&mut self, index: usize) -> &mut Seat {
+        self.seat_all();
         &mut self.seats[index]
     }
 
     /// The index of the party that arrived last of those still waiting.
-    pub(crate) fn last_waiting(&self) -> Option<usize> {
+    pub(crate) fn last_waiting(&mut self) -> Option<usize> {
         self.last_waiting_but(usize::MAX)
     }
 
     /// The index of the party that arrived last of those still waiting, but `except`.
-    pub(crate) fn last_waiting_but(&self, except: usize) -> Option<usize> {
+    pub(crate) fn last_waiting_but(&mut self, except: usize) -> Option<usize> {
+        self.last_waiting_where(except, |_, _| true)
+    }
+
+    /// The index of the party that arrived last of those still waiting, but `except`, that
+    /// `pick` accepts.
+    pub(crate) fn last_waiting_where(
+        &mut self,
+        except: usize,
+        mut pick: impl FnMut(usize, &Seat) -> bool,
+    ) -> Option<usize> {
+        self.seat_all();
         (0..self.seats.len())
             .filter(|&index| index != except && self.seats[index].waiting)
+            .filter(|&index| pick(index, &self.seats[index]))
             .max_by_key(|&index| self.seats[index].stamp)
     }
 
@@ -131,6 +217,7 @@ impl Seats {
     /// changes (`(from, to)`); the seats stay where they are. Allocates only when it changes any.
     pub(crate) fn relabel(&mut self, parties: usize) -> Vec<(usize, usize)> {
         debug_assert_eq!(self.arrived(), parties);
+        self.seat_all();
         if self.high <= parties {
             return Vec::new();
         }
@@ -165,6 +252,8 @@ impl Seats {
         self.free.clear();
         self.sitting = 0;
         self.stamps = 0;
+        self.unseated = 0;
+        self.span = 0;
     }
 }
 

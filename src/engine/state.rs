@@ -4,11 +4,15 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::mem;
+use core::ops::{Deref, DerefMut};
 use core::task::Waker;
 
 use crate::engine::bucket::{Bucket, Lead};
+use crate::engine::ends::Seen;
 use crate::engine::ends::{relabeled, Records};
+use crate::engine::fast::MAX_PARTIES;
 use crate::engine::seats::Seat;
+use crate::engine::slots::Registered;
 use crate::engine::sync::{lock, MutexGuard, Ordering};
 use crate::engine::woken::Woken;
 use crate::{Barrier, BarrierWaitResult};
@@ -38,6 +42,15 @@ pub(crate) struct State {
     pub(crate) spare: Vec<Seat>,
     /// Threads waiting on `Barrier::blocked`.
     pub(crate) blocked: usize,
+    /// An action is running (on the leader that claimed its generation). No other action
+    /// starts meanwhile: a generation that fills up waits, sealed, for its leader to be
+    /// summoned when it returns (the action is `FnMut`; see SPEC rule 19), even after `reset()`
+    /// ended the running action's generation.
+    pub(crate) acting: bool,
+    /// Departures of parties whose arrival counts in the generation being filled: they apply
+    /// from the next generation on, once this one is sealed or ends (a party is not taken off
+    /// a generation it arrived in).
+    pub(crate) deferred: usize,
 }
 
 impl State {
@@ -46,12 +59,14 @@ impl State {
             parties,
             generation: 0,
             broken: false,
-            current: Bucket::new(0),
+            current: Bucket::new(0, true),
             queued: VecDeque::new(),
             next_epoch: 1,
             records: Records::new(),
             spare: Vec::new(),
             blocked: 0,
+            acting: false,
+            deferred: 0,
         }
     }
 
@@ -88,6 +103,16 @@ impl State {
         (!last.is_sealed()).then_some(last)
     }
 
+    /// The generation being filled was sealed or ended: departures deferred until then apply now
+    /// (mirrored in `Barrier::parties`).
+    pub(crate) fn apply_deferred(&mut self, barrier: &Barrier) {
+        if self.deferred > 0 {
+            self.parties -= self.deferred;
+            self.deferred = 0;
+            barrier.parties.store(self.parties, Ordering::Relaxed);
+        }
+    }
+
     /// The number of the first generation not yet sealed (SPEC rule 14).
     pub(crate) fn first_unsealed(&self) -> u64 {
         let sealed = core::iter::once(&self.current)
@@ -106,10 +131,15 @@ impl State {
     /// it gave up), wake the parties of the following generations: the first of them to poll
     /// completes it, as does the next arrival (SPEC rule 19). Taken wakers are registered again
     /// by their parties' next poll.
-    pub(crate) fn summon(&mut self, woken: &mut Woken) {
+    pub(crate) fn summon(&mut self, woken: &mut Woken, barrier: &Barrier) {
+        if self.acting {
+            return; // summoned when the running action returns
+        }
         match self.current.lead {
             Lead::Awaiting(Some(leader)) => {
-                if let Some(waker) = self.current.seats.seat_mut(leader).waker.take() {
+                // A party polling without the lock looks for this before it looks at the lock.
+                barrier.ends.summon(self.current.epoch);
+                if let Some(waker) = self.current.take_waker(leader, &barrier.fast.slots) {
                     woken.push(waker);
                 }
             }
@@ -137,6 +167,8 @@ pub(crate) struct Ticket {
     /// completing, or took over from a leader that gave up. It completes the generation when
     /// summoned, and does not time out.
     pub(crate) leader: bool,
+    /// Its waker is in its slot (see `Bucket::slots`), which it may update without the lock.
+    pub(crate) in_slot: bool,
 }
 
 impl Ticket {
@@ -168,23 +200,155 @@ pub(crate) enum Arrival {
     Passed(BarrierWaitResult, Woken),
     /// The party completed a generation and must run the action and release it.
     Lead(Seal),
-    /// The party waits to be released.
-    Wait(Ticket),
+    /// The party waits to be released. `stale` is an ended generation's waker found in the
+    /// party's slot, to wake once the party's state is recorded; with `check`, its generation
+    /// may have ended already: poll it before sleeping.
+    Wait {
+        ticket: Ticket,
+        stale: Option<Waker>,
+        check: bool,
+    },
     /// The party did not arrive: it must first complete a generation whose parties all gave up
     /// (SPEC rule 19), then arrive again.
     Orphan(Seal),
 }
 
+/// The state's lock, held. Taking it stops the lock-free arrival path and counts the parties
+/// that arrived on it (see `fast.rs`); releasing it opens the path again if the current
+/// generation allows it. So under this guard the state is complete and nobody else changes it.
+pub(crate) struct Locked<'a> {
+    barrier: &'a Barrier,
+    /// `None` only once given up to wait on the condvar.
+    guard: Option<MutexGuard<'a, State>>,
+}
+
+impl Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.guard.as_ref().expect("held")
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard.as_mut().expect("held")
+    }
+}
+
+impl<'a> Locked<'a> {
+    /// Gives the plain guard up (to wait on the condvar), opening the lock-free path first.
+    #[cfg(feature = "std")]
+    pub(crate) fn unlock_into(mut self) -> MutexGuard<'a, State> {
+        let mut guard = self.guard.take().expect("held");
+        self.barrier.thaw(&mut guard);
+        guard
+    }
+
+    /// Takes the plain guard back after waiting on the condvar.
+    #[cfg(feature = "std")]
+    pub(crate) fn relock(barrier: &'a Barrier, mut guard: MutexGuard<'a, State>) -> Self {
+        barrier.freeze(&mut guard);
+        Locked {
+            barrier,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if let Some(guard) = &mut self.guard {
+            self.barrier.thaw(guard);
+        }
+    }
+}
+
 impl Barrier {
-    pub(crate) fn lock_state(&self) -> MutexGuard<'_, State> {
+    /// Takes the state's lock to read or change the current generation (see `Locked`).
+    pub(crate) fn lock_state(&self) -> Locked<'_> {
+        let mut guard = lock(&self.state);
+        self.freeze(&mut guard);
+        Locked {
+            barrier: self,
+            guard: Some(guard),
+        }
+    }
+
+    /// Takes the state's lock to read what arrivals on the lock-free path do not change (the
+    /// generation number, the broken flag, the records of ended generations).
+    pub(crate) fn peek_state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    /// Stops the lock-free arrival path and seats the parties that arrived on it.
+    fn freeze(&self, st: &mut State) {
+        if let Some(arrived) = self.fast.freeze() {
+            st.current.seats.absorb(arrived);
+        }
+    }
+
+    /// Opens the lock-free arrival path if the current generation allows it: not broken,
+    /// filling, its wakers in slots, no holes, not full, and not too many parties.
+    fn thaw(&self, st: &mut State) {
+        let current = &st.current;
+        let arrived = current.seats.high();
+        if st.broken
+            || !current.slots
+            || current.is_sealed()
+            || current.seats.has_holes()
+            || arrived >= st.parties
+            || st.parties > MAX_PARTIES
+        {
+            return;
+        }
+        self.fast.slots.reserve(st.parties);
+        self.fast
+            .thaw(current.epoch, st.generation, st.parties, arrived);
     }
 
     /// Makes the calling party arrive (SPEC rule 1). A waiting party will be woken by `waker`,
     /// or, given `None`, by a notification of `Barrier::blocked`. The caller cloned `waker`
-    /// before: user code never runs under the lock (SPEC rule 18). With `orphans`, a sealed
-    /// generation whose parties all gave up is handed to the caller first (`Arrival::Orphan`).
-    pub(crate) fn enter(&self, waker: Option<Waker>, orphans: bool) -> Arrival {
+    /// before: user code never runs under the lock (SPEC rule 18). A sealed generation whose
+    /// parties all gave up is handed to the caller first (`Arrival::Orphan`).
+    pub(crate) fn enter(&self, waker: Option<Waker>) -> Arrival {
+        if let Some(ticket) = self.fast.try_arrive() {
+            return self.seated(ticket, waker);
+        }
+        self.enter_locked(waker)
+    }
+
+    /// A party arrived on the lock-free path: it leaves its waker in its slot, then looks
+    /// whether its generation ended meanwhile (its release may have passed the slot before).
+    fn seated(&self, ticket: Ticket, waker: Option<Waker>) -> Arrival {
+        let Some(waker) = waker else {
+            // A thread that waits on the condvar, which the lock orders.
+            return Arrival::Wait {
+                ticket,
+                stale: None,
+                check: false,
+            };
+        };
+        let (stale, late) = match self
+            .fast
+            .slots
+            .with(ticket.index, |slot| slot.register(ticket.epoch, waker))
+        {
+            Registered::Yes(stale) => (stale, false),
+            Registered::Late => (None, true),
+        };
+        // After the waker is in the slot, look at what may have been announced before: the
+        // generation's end, or a summons (a departure may have sealed it with this party as its
+        // leader). Both are published before the slot is visited.
+        let check =
+            late || self.ends.seen(ticket.epoch) != Seen::Open || self.ends.summoned(ticket.epoch);
+        Arrival::Wait {
+            ticket,
+            stale,
+            check,
+        }
+    }
+
+    fn enter_locked(&self, waker: Option<Waker>) -> Arrival {
         // Declared before the guard, so dropped after it if unused.
         let mut waker = waker;
         let mut guard = self.lock_state();
@@ -192,8 +356,9 @@ impl Barrier {
         if st.broken {
             return Arrival::Broken;
         }
-        if orphans && st.current.lead == Lead::Awaiting(None) {
+        if !st.acting && st.current.lead == Lead::Awaiting(None) {
             st.current.lead = Lead::Running;
+            st.acting = self.action.is_some();
             return Arrival::Orphan(Seal {
                 epoch: st.current.epoch,
                 generation: st.generation,
@@ -207,15 +372,42 @@ impl Barrier {
         if !st.current.is_sealed() {
             let index = st.current.seats.take();
             if !st.current.is_full(parties) {
-                st.current.seats.sit(index, waker.take());
-                return Arrival::Wait(Ticket {
-                    epoch: st.current.epoch,
-                    generation: st.generation,
-                    index,
-                    leader: false,
-                });
+                let bucket = &mut st.current;
+                let (in_slot, stale) = self.sit(bucket, index, waker.take());
+                return Arrival::Wait {
+                    ticket: Ticket {
+                        epoch: bucket.epoch,
+                        generation: st.generation,
+                        index,
+                        leader: false,
+                        in_slot,
+                    },
+                    stale,
+                    check: false,
+                };
+            }
+            if st.acting {
+                // An earlier generation's action still runs (it was reset meanwhile): this
+                // party leads its generation once that action returns (SPEC rule 19).
+                let bucket = &mut st.current;
+                let (in_slot, stale) = self.sit(bucket, index, waker.take());
+                bucket.seal(parties, Lead::Awaiting(Some(index)));
+                st.apply_deferred(self);
+                return Arrival::Wait {
+                    ticket: Ticket {
+                        epoch: st.current.epoch,
+                        generation: st.generation,
+                        index,
+                        leader: true,
+                        in_slot,
+                    },
+                    stale,
+                    check: false,
+                };
             }
             st.current.seal(parties, Lead::Running);
+            st.apply_deferred(self);
+            st.acting = self.action.is_some();
             let index = relabeled(&st.current.relabel, index);
             if self.action.is_none() {
                 // Nothing to run between sealing and releasing: do both at once.
@@ -240,7 +432,7 @@ impl Barrier {
         // that is not sealed yet.
         if st.queued.back().is_none_or(Bucket::is_sealed) {
             let epoch = st.new_epoch();
-            st.queued.push_back(Bucket::new(epoch));
+            st.queued.push_back(Bucket::new(epoch, false));
         }
         let generation = st.generation + st.queued.len() as u64;
         let bucket = st.queued.back_mut().expect("pushed if missing");
@@ -250,13 +442,49 @@ impl Barrier {
         if leader {
             // Sealed: this party completes it once the earlier ones are released.
             bucket.seal(parties, Lead::Awaiting(Some(index)));
+            st.apply_deferred(self);
         }
-        Arrival::Wait(Ticket {
-            epoch: bucket.epoch,
-            generation,
-            index,
-            leader,
-        })
+        let epoch = st.queued.back().expect("pushed if missing").epoch;
+        Arrival::Wait {
+            ticket: Ticket {
+                epoch,
+                generation,
+                index,
+                leader,
+                in_slot: false,
+            },
+            stale: None,
+            check: false,
+        }
+    }
+
+    /// Seats a waiting party of the current generation at `index`, leaving its waker in its slot
+    /// if the generation keeps them there. Returns whether it does, and an ended generation's
+    /// waker found in the slot, to wake once the lock is released.
+    fn sit(
+        &self,
+        bucket: &mut Bucket,
+        index: usize,
+        waker: Option<Waker>,
+    ) -> (bool, Option<Waker>) {
+        match waker {
+            Some(waker) if bucket.slots => {
+                bucket.seats.sit(index, None);
+                self.fast.slots.reserve(index + 1);
+                let registered = self
+                    .fast
+                    .slots
+                    .with(index, |slot| slot.register(bucket.epoch, waker));
+                match registered {
+                    Registered::Yes(stale) => (true, stale),
+                    Registered::Late => unreachable!("the current generation's slot"),
+                }
+            }
+            waker => {
+                bucket.seats.sit(index, waker);
+                (bucket.slots, None)
+            }
+        }
     }
 
     /// Adds `n` parties to the first generation not yet sealed and every later one (SPEC rule
@@ -283,9 +511,10 @@ impl Barrier {
             if parties > 0 && bucket.is_full(parties) {
                 let leader = bucket.seats.last_waiting();
                 bucket.seal(parties, Lead::Awaiting(leader));
+                st.apply_deferred(self);
                 if st.queued.is_empty() {
                     // It is `current`: its turn has come.
-                    st.summon(&mut woken);
+                    st.summon(&mut woken, self);
                 }
             }
         }
@@ -317,7 +546,7 @@ impl Barrier {
             }
         }
         self.ends.ended_below(st.current.epoch);
-        st.summon(&mut woken);
+        st.summon(&mut woken, self);
         (generation, woken)
     }
 
@@ -334,6 +563,7 @@ impl Barrier {
         }
         let epoch = st.new_epoch();
         st.current.end(epoch, &mut woken, &mut st.spare);
+        st.apply_deferred(self);
         self.ends.broken_below(last_epoch + 1);
         self.ends.ended_below(epoch);
         woken

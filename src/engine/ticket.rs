@@ -4,9 +4,10 @@
 use core::task::Waker;
 
 use crate::engine::bucket::Lead;
-use crate::engine::ends::{Seen, Signal};
+use crate::engine::ends::{relabeled, Seen, Signal};
+use crate::engine::slots::Registered;
+use crate::engine::state::Locked;
 use crate::engine::state::{Seal, State, Ticket};
-use crate::engine::sync::MutexGuard;
 use crate::engine::woken::Woken;
 use crate::{Barrier, BarrierWaitResult, WaitError};
 
@@ -66,7 +67,8 @@ impl Barrier {
     /// completing, or took over from a leader that gave up); if so it no longer times out, and
     /// if that generation's turn has come, it is claimed for the party to complete.
     fn claim_lead(&self, st: &mut State, ticket: &mut Ticket) -> Option<Seal> {
-        let up = st.current.epoch == ticket.epoch;
+        // Its turn has come once its generation is the current one and no action runs.
+        let up = st.current.epoch == ticket.epoch && !st.acting;
         let bucket = st.bucket(ticket.epoch);
         if bucket.lead != Lead::Awaiting(Some(ticket.index)) {
             return None;
@@ -76,24 +78,29 @@ impl Barrier {
             return None;
         }
         bucket.lead = Lead::Running;
+        // It gets its result from completing the generation, not from the records.
+        bucket.seats.unsit(ticket.index);
+        let index = relabeled(&bucket.relabel, ticket.index);
+        st.acting = self.action.is_some();
         Some(Seal {
             epoch: ticket.epoch,
             generation: ticket.generation,
-            index: ticket.index,
+            index,
         })
     }
 
-    /// Under the lock: whether the party is done waiting, or has a generation to complete (with
-    /// `orphans`, also one whose parties all gave up).
-    fn check(&self, st: &mut State, ticket: &mut Ticket, orphans: bool) -> Option<Polled> {
+    /// Under the lock: whether the party is done waiting, or has a generation to complete (its
+    /// own, or one whose parties all gave up).
+    fn check(&self, st: &mut State, ticket: &mut Ticket) -> Option<Polled> {
         if let Some(signal) = self.ended(ticket, Some(st)) {
             return Some(Polled::Ready(self.outcome(ticket, signal), None));
         }
         if let Some(seal) = self.claim_lead(st, ticket) {
             return Some(Polled::Lead(seal));
         }
-        if orphans && st.current.lead == Lead::Awaiting(None) {
+        if !st.acting && st.current.lead == Lead::Awaiting(None) {
             st.current.lead = Lead::Running;
+            st.acting = self.action.is_some();
             return Some(Polled::Orphan(Seal {
                 epoch: st.current.epoch,
                 generation: st.generation,
@@ -103,21 +110,36 @@ impl Barrier {
         None
     }
 
-    /// Polls a waiting party; a party still waiting re-registers `waker` if it changed. With
-    /// `orphans`, it may be handed a generation whose parties all gave up.
-    pub(crate) fn poll_ticket(&self, ticket: &mut Ticket, waker: &Waker, orphans: bool) -> Polled {
+    /// Polls a waiting party; a party still waiting re-registers `waker` if it changed. It may be
+    /// handed a generation whose parties all gave up.
+    pub(crate) fn poll_ticket(&self, ticket: &mut Ticket, waker: &Waker) -> Polled {
         if let Some(signal) = self.ended(ticket, None) {
             return Polled::Ready(self.outcome(ticket, signal), None);
+        }
+        if ticket.in_slot && !self.ends.summoned(ticket.epoch) {
+            // Its waker is in its slot, and it was not summoned to lead: no need for the lock,
+            // unless a summons came while it left its waker.
+            match self.poll_slot(ticket, waker) {
+                Polled::Pending if self.ends.summoned(ticket.epoch) => {}
+                polled => return polled,
+            }
         }
         // Declared before the guards below, so dropped after them.
         let mut new_waker: Option<Waker> = None;
         loop {
             let mut st = self.lock_state();
             // Generations end under this lock: one open now stays open until we unlock.
-            if let Some(polled) = self.check(&mut st, ticket, orphans) {
+            if let Some(polled) = self.check(&mut st, ticket) {
                 return polled;
             }
-            let seat = st.bucket(ticket.epoch).seats.seat_mut(ticket.index);
+            let bucket = st.bucket(ticket.epoch);
+            if bucket.slots {
+                // Its waker goes to its slot; a summons or end from now on finds it there or
+                // is seen by the look that follows.
+                drop(st);
+                return self.poll_slot(ticket, waker);
+            }
+            let seat = bucket.seats.seat_mut(ticket.index);
             if seat.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
                 return Polled::Pending;
             }
@@ -130,6 +152,27 @@ impl Barrier {
             drop(st);
             // User code (SPEC rule 18): cloned outside the lock, then look again.
             new_waker = Some(waker.clone());
+        }
+    }
+
+    /// Polls a waiting party whose waker is in its slot, without the state's lock: keeps the
+    /// waker current, then looks again whether the generation ended (its release may have
+    /// passed the slot before).
+    fn poll_slot(&self, ticket: &mut Ticket, waker: &Waker) -> Polled {
+        let slots = &self.fast.slots;
+        if slots.with(ticket.index, |slot| slot.holds(ticket.epoch, waker)) {
+            return Polled::Pending;
+        }
+        // User code (SPEC rule 18): cloned outside any lock.
+        let waker = waker.clone();
+        let registered = slots.with(ticket.index, |slot| slot.register(ticket.epoch, waker));
+        if let Registered::Yes(Some(stale)) = registered {
+            // An ended generation's party, not woken yet.
+            stale.wake();
+        }
+        match self.ended(ticket, None) {
+            Some(signal) => Polled::Ready(self.outcome(ticket, signal), None),
+            None => Polled::Pending,
         }
     }
 
@@ -146,12 +189,13 @@ impl Barrier {
         // Ends are published under this lock and `blocked` notified after it, so checking before
         // each wait (which releases the lock atomically) loses no wake-up.
         let polled = loop {
-            if let Some(polled) = self.check(&mut st, ticket, true) {
+            if let Some(polled) = self.check(&mut st, ticket) {
                 break Some(polled);
             }
             let deadline = deadline.filter(|_| ticket.can_time_out());
-            let (relocked, expired) = crate::blocking::wait(&self.blocked, st, deadline);
-            st = relocked;
+            let (relocked, expired) =
+                crate::blocking::wait(&self.blocked, st.unlock_into(), deadline);
+            st = Locked::relock(self, relocked);
             if expired {
                 break None;
             }
@@ -170,7 +214,7 @@ impl Barrier {
         self.expire_locked(self.lock_state(), ticket)
     }
 
-    fn expire_locked(&self, mut st: MutexGuard<'_, State>, ticket: &mut Ticket) -> Polled {
+    fn expire_locked(&self, mut st: Locked<'_>, ticket: &mut Ticket) -> Polled {
         if let Some(signal) = self.ended(ticket, Some(&mut st)) {
             return Polled::Ready(self.outcome(ticket, signal), None);
         }
@@ -192,6 +236,14 @@ impl Barrier {
         self.stop_waiting(ticket, Stop::Withdraw);
     }
 
+    /// A party leaves with an arrival it kept (SPEC rule 14): it stops waiting on it, and, if
+    /// that arrival counts in the generation being filled, its departure is deferred to the
+    /// next generation (a party is not taken off a generation it arrived in). Returns whether it
+    /// was deferred; if not, the caller departs.
+    pub(crate) fn leave_arrival(&self, ticket: Ticket) -> bool {
+        self.stop_waiting(ticket, Stop::Leave).1
+    }
+
     /// A party stops waiting without withdrawing: its arrival was irrevocable (split phase,
     /// SPEC rule 17) or it leaves with an arrival outstanding. The pass, if any, is lost.
     pub(crate) fn abandon(&self, ticket: Ticket) {
@@ -202,7 +254,7 @@ impl Barrier {
     /// generation not yet sealed; otherwise keep the arrival (or its pass) for the party's next
     /// wait. A missed `Broken` is not kept.
     pub(crate) fn keep(&self, ticket: Ticket, revocable: bool) -> Option<Kept> {
-        self.stop_waiting(ticket, Stop::Keep { revocable })
+        self.stop_waiting(ticket, Stop::Keep { revocable }).0
     }
 
     /// What a `Party`'s kept arrival gives its next wait: `None` if it ended `Broken` (a missed
@@ -217,58 +269,68 @@ impl Barrier {
         }
     }
 
-    fn stop_waiting(&self, mut ticket: Ticket, stop: Stop) -> Option<Kept> {
+    /// Stops a party waiting; returns what it keeps, and whether its arrival counts in the
+    /// generation being filled (for `Stop::Leave`, which then defers the departure).
+    fn stop_waiting(&self, mut ticket: Ticket, stop: Stop) -> (Option<Kept>, bool) {
         let keeps = matches!(stop, Stop::Keep { .. });
         if self.ends.seen(ticket.epoch) == Seen::Released {
             // Over, released: only a party keeps its pass (read again, needing no record).
-            return keeps.then_some(Kept::Ticket(ticket));
+            return (keeps.then_some(Kept::Ticket(ticket)), false);
         }
         let mut st = self.lock_state();
         if let Some(ended) = self.ended(&ticket, Some(&mut st)) {
             // Over; the ticket is spent. A party keeps its pass; a missed `Broken` is not kept.
             drop(st);
             let passed = self.outcome(&ticket, ended).ok();
-            return passed.filter(|_| keeps).map(Kept::Passed);
+            return (passed.filter(|_| keeps).map(Kept::Passed), false);
         }
         let up = st.current.epoch == ticket.epoch;
         let bucket = st.bucket(ticket.epoch);
         let revocable = match stop {
             Stop::Withdraw => true,
-            Stop::Abandon => false,
+            Stop::Abandon | Stop::Leave => false,
             Stop::Keep { revocable } => revocable,
         };
+        let slots = &self.fast.slots;
         if revocable && !bucket.is_sealed() {
-            let old = bucket.seats.leave(ticket.index);
+            let old = bucket.leave(ticket.index, slots);
             bucket.seats.give_back(ticket.index);
             drop(st);
             drop(old); // outside the lock: dropping a waker runs user code
-            return None;
+            return (None, false);
         }
+        let filling = !bucket.is_sealed();
         let leads = bucket.lead == Lead::Awaiting(Some(ticket.index));
-        let mut old = None;
+        let old;
         if keeps {
+            // It stays a reader, idle until the party's next wait.
+            old = bucket.idle(ticket.index, slots);
             if leads {
                 // Another party still waiting takes over; with none, this party keeps the lead
                 // and completes the generation in its next wait (or hands it on as it leaves).
-                let other = bucket.seats.last_waiting_but(ticket.index);
+                let other = bucket.next_leader(ticket.index, slots);
                 if other.is_some() {
                     bucket.lead = Lead::Awaiting(other);
                     ticket.leader = false;
                 }
             }
         } else {
-            old = bucket.seats.leave(ticket.index);
+            old = bucket.leave(ticket.index, slots);
             if leads {
                 // A leader gives up before completing its generation: another party still
                 // waiting in it takes over; with none left, whoever polls or arrives next
                 // (SPEC rule 19).
-                bucket.lead = Lead::Awaiting(bucket.seats.last_waiting());
+                bucket.lead = Lead::Awaiting(bucket.next_leader(ticket.index, slots));
             }
         }
         let taken_over = leads && bucket.lead != Lead::Awaiting(Some(ticket.index));
+        let deferred = filling && matches!(stop, Stop::Leave);
+        if deferred {
+            st.deferred += 1;
+        }
         let woken = (taken_over && up).then(|| {
             let mut woken = st.woken();
-            st.summon(&mut woken);
+            st.summon(&mut woken, self);
             woken
         }); // else summoned when its turn comes
         drop(st);
@@ -276,7 +338,7 @@ impl Barrier {
         if let Some(woken) = woken {
             woken.wake(self);
         }
-        keeps.then_some(Kept::Ticket(ticket))
+        (keeps.then_some(Kept::Ticket(ticket)), deferred)
     }
 }
 
@@ -296,6 +358,9 @@ enum Stop {
     Withdraw,
     /// Stop waiting, keeping the arrival.
     Abandon,
+    /// A party leaves with this arrival outstanding: as `Abandon`, deferring its departure if
+    /// the arrival counts in the generation being filled.
+    Leave,
     /// A party's wait was dropped: withdraw if revocable and not sealed, else keep the ticket.
     Keep { revocable: bool },
 }

@@ -28,6 +28,8 @@ pub(crate) struct Woken {
     /// Threads wait on `Barrier::blocked`: notify them all.
     #[cfg_attr(not(feature = "std"), allow(dead_code))]
     threads: bool,
+    /// A generation whose parties left their wakers in slots `0..span`: its epoch and span.
+    harvest: Option<(u64, usize)>,
 }
 
 impl Woken {
@@ -39,7 +41,14 @@ impl Woken {
             many: Vec::new(),
             lent: false,
             threads,
+            harvest: None,
         }
+    }
+
+    /// Wakes, too, the parties of generation `epoch` in slots `0..span`.
+    pub(crate) fn harvest(&mut self, epoch: u64, span: usize) {
+        debug_assert!(self.harvest.is_none(), "one generation in slots at a time");
+        self.harvest = Some((epoch, span));
     }
 
     /// Takes a bucket's wakers, leaving it an empty vector with room for as many.
@@ -88,16 +97,32 @@ impl Woken {
             barrier.blocked.notify_all();
         }
         let mut panic = None;
-        let few = self.few[..self.n_few].iter_mut().filter_map(Option::take);
-        let many = self.many.drain(..).filter_map(|seat| seat.waker);
-        for waker in few.chain(many) {
+        let mut wake = |waker: Waker| {
             // Catching costs nothing until a waker panics.
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
                 panic.get_or_insert(payload);
             }
+        };
+        for waker in self.few[..self.n_few].iter_mut().filter_map(Option::take) {
+            wake(waker);
+        }
+        for waker in self.many.drain(..).filter_map(|seat| seat.waker) {
+            wake(waker);
+        }
+        if let Some((epoch, span)) = self.harvest {
+            let slots = &barrier.fast.slots;
+            for index in 0..span {
+                // A slot a later generation took over was emptied by the party that took it.
+                if let Some(waker) = slots
+                    .with_existing(index, |slot| slot.take(epoch))
+                    .flatten()
+                {
+                    wake(waker);
+                }
+            }
         }
         if self.lent {
-            let mut st = barrier.lock_state();
+            let mut st = barrier.peek_state();
             if st.spare.capacity() < self.many.capacity() {
                 st.spare = self.many;
             }
