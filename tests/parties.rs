@@ -546,13 +546,13 @@ fn blocking_leader_sealed_by_a_departure_runs_the_action_on_its_own_thread() {
             thread::sleep(Duration::from_millis(1));
         }
         barrier.arrive_and_drop();
-        assert!(log.entries().is_empty(), "not on the departing thread");
         let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
         let (leader, _) = results
             .iter()
             .find(|(_, r)| r.as_ref().unwrap().is_leader())
             .expect("a leader");
         assert_eq!(log.entries(), [*leader], "the action ran on its leader's thread");
+        assert_ne!(*leader, thread::current().id());
         let results: Vec<_> = results.into_iter().map(|(_, r)| r.unwrap()).collect();
         assert_one_generation(&results, parties - 1);
     }
@@ -828,4 +828,600 @@ fn indices_stay_distinct_and_the_last_arrival_leads_in_many_orders() {
 #[ignore = "BUG: the leader of a departure-sealed generation keeps a stranded index"]
 fn indices_are_a_permutation_in_many_orders_of_withdrawals_and_departures() {
     explore(SEQUENCES, false);
+}
+
+// ---- rule 15: a party that panics breaks the barrier ---------------------------------------
+
+/// Drops `guard` while this thread panics, as a worker's unwind does, and catches the panic.
+fn drop_while_panicking<G>(guard: G) {
+    install_panic_hook();
+    let caught = catch_unwind(AssertUnwindSafe(move || {
+        let _guard = guard;
+        std::panic::panic_any(QuietPanic(15));
+    }));
+    assert!(caught.is_err());
+}
+
+#[test]
+fn party_dropped_while_its_thread_panics_breaks_the_barrier_and_leaves() {
+    for owned in [false, true] {
+        let barrier = Arc::new(Barrier::new(2));
+        let guard: Box<dyn Send + '_> = if owned {
+            Box::new(barrier.clone().join_owned())
+        } else {
+            Box::new(barrier.join())
+        };
+        let mut a = spawn(barrier.wait());
+        let mut b = spawn(barrier.wait());
+        assert_pending!(a.poll());
+        assert_pending!(b.poll());
+        drop_while_panicking(guard);
+        assert!(barrier.is_broken(), "owned: {owned}");
+        assert!(a.is_woken() && b.is_woken());
+        assert_eq!(assert_ready!(a.poll()), Err(WaitError::Broken));
+        assert_eq!(assert_ready!(b.poll()), Err(WaitError::Broken));
+        assert_eq!(barrier.parties(), 2, "and it left");
+        // After a reset, nobody waits for the dead party.
+        barrier.reset();
+        let mut a = spawn(barrier.wait());
+        assert_pending!(a.poll());
+        let b = assert_ready_ok!(poll_once(&mut barrier.wait()));
+        assert_one_generation(&[assert_ready_ok!(a.poll()), b], 2);
+    }
+}
+
+#[test]
+fn party_with_an_arrival_outstanding_dropped_while_panicking_breaks_the_barrier() {
+    let barrier = Barrier::new(2);
+    let mut party = barrier.join();
+    drop(party.arrive().unwrap()); // the party keeps this arrival
+    let mut other = spawn(barrier.wait());
+    assert_pending!(other.poll());
+    drop_while_panicking(party);
+    assert!(barrier.is_broken());
+    assert_eq!(assert_ready!(other.poll()), Err(WaitError::Broken));
+    assert_eq!(barrier.parties(), 2);
+    barrier.reset();
+    assert_eq!(barrier.n_waiting(), 0, "nobody waits for the dead party");
+}
+
+#[test]
+fn party_dropped_while_panicking_swallows_a_panicking_waker() {
+    // A panic escaping a drop during an unwind would abort the whole test process.
+    use common::hostile::{Hostile, Op};
+    let hostile = Hostile::panicking(Op::Wake, 151);
+    let barrier = Barrier::new(1);
+    let party = barrier.join();
+    let mut wait = barrier.wait();
+    let waker = hostile.waker();
+    assert_pending!(Pin::new(&mut wait).poll(&mut Context::from_waker(&waker)));
+    drop_while_panicking(party);
+    assert_eq!(hostile.wakes(), 1, "the waiting party was woken");
+    assert!(barrier.is_broken());
+    assert_eq!(assert_ready!(poll_once(&mut wait)), Err(WaitError::Broken));
+}
+
+#[test]
+fn party_dropped_or_left_quietly_never_breaks_the_barrier() {
+    let barrier = Barrier::new(1);
+    let mut waiting = spawn(barrier.wait());
+    let party = barrier.join();
+    assert_pending!(waiting.poll());
+    drop(party);
+    assert!(!barrier.is_broken());
+    assert!(assert_ready_ok!(waiting.poll()).is_leader());
+    let party = barrier.join();
+    let mut waiting = spawn(barrier.wait());
+    assert_pending!(waiting.poll());
+    party.leave();
+    assert!(!barrier.is_broken());
+    assert!(assert_ready_ok!(waiting.poll()).is_leader());
+}
+
+/// A guard that calls `leave()` from its drop.
+struct LeaveOnDrop<'a>(Option<Party<'a>>);
+
+impl Drop for LeaveOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.take().unwrap().leave();
+    }
+}
+
+#[test]
+fn leave_is_quiet_even_while_its_thread_panics() {
+    let barrier = Barrier::new(1);
+    let party = barrier.join();
+    let mut waiting = spawn(barrier.wait());
+    assert_pending!(waiting.poll());
+    drop_while_panicking(LeaveOnDrop(Some(party)));
+    assert!(!barrier.is_broken());
+    assert_eq!(barrier.parties(), 1);
+    assert!(assert_ready_ok!(waiting.poll()).is_leader());
+}
+
+#[test]
+fn party_cancelled_with_its_future_leaves_quietly() {
+    // Before its generation is sealed: its arrival is withdrawn, and it leaves.
+    let barrier = Arc::new(Barrier::new(1));
+    let mut party = barrier.clone().join_owned();
+    let mut task = staged::boxed(async move { party.wait().await });
+    assert_pending!(task.poll());
+    assert_eq!(barrier.n_waiting(), 1);
+    drop(task);
+    assert!(!barrier.is_broken());
+    assert_eq!((barrier.parties(), barrier.n_waiting()), (1, 0));
+    assert!(assert_ready_ok!(poll_once(&mut barrier.wait())).is_leader());
+
+    // After its generation was sealed: the others pass, and it leaves from the next one.
+    let barrier = Arc::new(Barrier::new(2));
+    let mut party = barrier.clone().join_owned();
+    let mut task = staged::boxed(async move { party.wait().await });
+    assert_pending!(task.poll());
+    let mut leader = spawn(barrier.wait());
+    assert_pending!(leader.poll());
+    barrier.arrive_and_drop(); // sealed: the task's party and `leader`
+    drop(task);
+    assert!(!barrier.is_broken());
+    assert_eq!(barrier.parties(), 1);
+    let leader = assert_ready_ok!(leader.poll());
+    assert!(leader.is_leader());
+    assert_eq!(barrier.generation(), 1);
+    assert!(assert_ready_ok!(poll_once(&mut barrier.wait())).is_leader());
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn party_whose_thread_panics_breaks_the_barrier_and_leaves() {
+    install_panic_hook();
+    let barrier = Arc::new(Barrier::new(1));
+    let mut waiting = spawn(barrier.wait());
+    let party = barrier.clone().join_owned(); // 2 parties
+    assert_pending!(waiting.poll());
+    let thread = thread::spawn(move || {
+        let _party = party;
+        std::panic::panic_any(QuietPanic(15));
+    });
+    assert!(thread.join().is_err());
+    assert!(barrier.is_broken());
+    assert_eq!(assert_ready!(waiting.poll()), Err(WaitError::Broken));
+    assert_eq!(barrier.parties(), 1, "and it left");
+    barrier.reset();
+    assert!(assert_ready_ok!(poll_once(&mut barrier.wait())).is_leader());
+    // The same with a borrowed party on a scoped thread, panicking while it waits.
+    let barrier = Barrier::new(1);
+    let mut party = barrier.join();
+    thread::scope(|s| {
+        let worker = s.spawn(move || {
+            let wait = party.wait_blocking_timeout(Duration::ZERO); // breaks: nobody else came
+            assert_eq!(wait, Err(WaitError::TimedOut));
+            std::panic::panic_any(QuietPanic(15));
+        });
+        assert!(worker.join().is_err());
+    });
+    assert_eq!(barrier.parties(), 1);
+    barrier.reset();
+    assert!(assert_ready_ok!(poll_once(&mut barrier.wait())).is_leader());
+}
+
+// ---- rule 16: a party never loses a pass ---------------------------------------------------
+
+#[test]
+fn anonymous_wait_loses_its_pass_a_party_keeps_it() {
+    // The two loops side by side, made deterministic: a wait dropped in the poll in which its
+    // generation completed.
+    let barrier = Barrier::new(2);
+    // Anonymous: the pass is lost, the next wait arrives in generation 1.
+    let mut looper = barrier.wait();
+    assert_pending!(poll_once(&mut looper));
+    assert_ready_ok!(poll_once(&mut barrier.wait()));
+    drop(looper);
+    let mut retry = spawn(barrier.wait());
+    assert_pending!(retry.poll());
+    assert_eq!((barrier.n_waiting(), barrier.generation()), (1, 1));
+    drop(retry);
+    // A party: the pass is kept, the next wait returns it at once, without arriving.
+    let other = Barrier::new(1);
+    let mut party = other.join();
+    let mut wait = party.wait();
+    assert_pending!(poll_once(&mut wait));
+    let theirs = assert_ready_ok!(poll_once(&mut other.wait()));
+    drop(wait);
+    let mine: BarrierWaitResult = assert_ready_ok!(poll_once(&mut party.wait()));
+    assert!(!mine.is_leader());
+    assert_one_generation(&[mine, theirs], 2);
+    assert_eq!(other.n_waiting(), 0, "it did not arrive again");
+    // The pass was handed out: the wait after it arrives in generation 1.
+    let mut next = spawn(party.wait());
+    assert_pending!(next.poll());
+    assert_eq!((other.n_waiting(), other.generation()), (1, 1));
+}
+
+#[test]
+fn party_wait_dropped_before_its_first_poll_does_nothing() {
+    let barrier = Barrier::new(1);
+    let mut party = barrier.join();
+    drop(party.wait());
+    assert_eq!(barrier.n_waiting(), 0);
+    // With a pass kept: an unpolled wait leaves it kept.
+    let mut wait = party.wait();
+    assert_pending!(poll_once(&mut wait));
+    let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    drop(wait);
+    drop(party.wait());
+    drop(party.wait());
+    let mine = assert_ready_ok!(poll_once(&mut party.wait()));
+    assert_one_generation(&[mine, theirs], 2);
+}
+
+#[test]
+fn party_wait_dropped_before_the_seal_withdraws_its_arrival() {
+    let barrier = Barrier::new(2);
+    let mut party = barrier.join();
+    let mut a = spawn(barrier.wait());
+    assert_pending!(a.poll());
+    let mut wait = spawn(party.wait());
+    assert_pending!(wait.poll());
+    assert_eq!(barrier.n_waiting(), 2);
+    drop(wait);
+    assert_eq!(barrier.n_waiting(), 1);
+    assert!(!barrier.is_broken());
+    assert!(!a.is_woken());
+    // Withdrawn, not kept: the party's next wait arrives again.
+    let mut wait = spawn(party.wait());
+    assert_pending!(wait.poll());
+    assert_eq!(barrier.n_waiting(), 2);
+    let last = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let results = [assert_ready_ok!(a.poll()), assert_ready_ok!(wait.poll()), last];
+    assert_one_generation(&results, 3);
+}
+
+#[test]
+fn party_waits_for_the_kept_arrival_of_a_sealed_generation_without_arriving_again() {
+    // A departure seals generation 0; its leader (another party) has not completed it yet.
+    let barrier = Barrier::new(2);
+    let mut party = barrier.join();
+    let mut wait = spawn(party.wait());
+    assert_pending!(wait.poll());
+    let mut leader = spawn(barrier.wait());
+    assert_pending!(leader.poll());
+    barrier.arrive_and_drop();
+    drop(wait); // sealed: the party keeps its arrival
+    assert_eq!((barrier.n_waiting(), barrier.generation()), (2, 0));
+    let mut again = spawn(party.wait());
+    assert_pending!(again.poll());
+    assert_eq!(barrier.n_waiting(), 2, "it did not arrive again");
+    let leader = assert_ready_ok!(leader.poll());
+    assert!(leader.is_leader());
+    assert!(again.is_woken(), "the new wait is the one woken");
+    let mine = assert_ready_ok!(again.poll());
+    assert!(!mine.is_leader());
+    assert_one_generation(&[mine, leader], 2);
+}
+
+#[test]
+fn party_whose_dropped_wait_led_the_generation_hands_the_lead_to_another_party() {
+    let log = Log::default();
+    let sink = log.clone();
+    let barrier = Barrier::builder(2)
+        .action(move || sink.push(staged::phase()))
+        .build();
+    let mut party = barrier.join();
+    let mut other = spawn(barrier.wait());
+    assert_pending!(other.poll());
+    let mut wait = spawn(party.wait());
+    assert_pending!(wait.poll());
+    barrier.arrive_and_drop(); // sealed: the party arrived last and leads
+    assert!(wait.is_woken() && !other.is_woken());
+    drop(wait); // before it ran the action
+    assert!(other.is_woken(), "the other party is summoned to lead");
+    assert!(log.entries().is_empty());
+    let other = during("other's poll", || assert_ready_ok!(other.poll()));
+    assert!(other.is_leader());
+    assert_eq!(log.entries(), ["other's poll"]);
+    let mine = assert_ready_ok!(poll_once(&mut party.wait()));
+    assert!(!mine.is_leader(), "the pass, not the lead, was kept");
+    assert_one_generation(&[mine, other], 2);
+}
+
+#[test]
+fn party_whose_dropped_wait_led_the_generation_keeps_the_lead_when_nobody_else_waits() {
+    let log = Log::default();
+    let sink = log.clone();
+    let barrier = Barrier::builder(1)
+        .action(move || sink.push(staged::phase()))
+        .build();
+    let mut party = barrier.join();
+    let mut wait = spawn(party.wait());
+    assert_pending!(wait.poll());
+    barrier.arrive_and_drop(); // one party: the party's arrival completes generation 0
+    drop(wait);
+    assert!(log.entries().is_empty());
+    assert_eq!((barrier.n_waiting(), barrier.generation()), (1, 0));
+    // An arrival meanwhile counts toward generation 1 (sealed at once: one party).
+    let mut next = spawn(barrier.wait());
+    assert_pending!(next.poll());
+    let mine = during("party's next wait", || {
+        assert_ready_ok!(poll_once(&mut party.wait()))
+    });
+    assert!(mine.is_leader());
+    assert_eq!((mine.index(), mine.generation()), (0, 0));
+    assert_eq!(log.entries(), ["party's next wait"]);
+    assert!(next.is_woken(), "generation 1's leader is summoned");
+    let next = assert_ready_ok!(next.poll());
+    assert!(next.is_leader());
+    assert_eq!((next.generation(), log.len()), (1, 2));
+}
+
+#[test]
+fn party_whose_dropped_wait_led_a_queued_generation_keeps_its_pass() {
+    // Generation 1 fills while generation 0's action runs; the party arrives last in it, so
+    // leads it, and its wait is dropped before its turn came.
+    for others in [2, 0] {
+        let slot: Arc<Mutex<Option<OwnedParty>>> = Arc::default();
+        let parked = Parked::default();
+        let log = Log::default();
+        let (keep, park, sink) = (slot.clone(), parked.clone(), log.clone());
+        let barrier = staged::with_action(Barrier::builder(2), move |b, run| {
+            sink.push((run, staged::phase()));
+            if run == 0 {
+                let mut party = b.clone().join_owned(); // generation 1 needs 3
+                for _ in 0..others {
+                    park.push(waiting(b));
+                }
+                let mut wait = spawn(party.wait());
+                assert_pending!(wait.poll());
+                for _ in others..2 {
+                    b.arrive_and_drop(); // alone: departures seal generation 1
+                }
+                drop(wait);
+                *keep.lock().unwrap() = Some(party);
+            }
+        });
+        let mut a = waiting(&barrier);
+        let b = assert_ready_ok!(poll_once(&mut barrier.wait()));
+        assert_one_generation(&[assert_ready_ok!(a.poll()), b], 2);
+        let mut party = slot.lock().unwrap().take().unwrap();
+        if others == 2 {
+            // Handed over to the other party that arrived last, summoned after the release.
+            let [mut q, mut r] = parked.take_n();
+            assert!(r.is_woken() && !q.is_woken());
+            let r = during("r's poll", || assert_ready_ok!(r.poll()));
+            assert!(r.is_leader());
+            let q = assert_ready_ok!(q.poll());
+            let mine = assert_ready_ok!(poll_once(&mut party.wait()));
+            assert!(!mine.is_leader());
+            assert_one_generation(&[q, r, mine], 3);
+            assert_eq!(log.entries(), [(0, "elsewhere"), (1, "r's poll")]);
+        } else {
+            // Kept: the party completes generation 1 in its next wait.
+            assert_eq!(barrier.generation(), 1);
+            let mine = during("party's next wait", || {
+                assert_ready_ok!(poll_once(&mut party.wait()))
+            });
+            assert!(mine.is_leader());
+            assert_eq!((mine.index(), mine.generation()), (0, 1));
+            assert_eq!(log.entries(), [(0, "elsewhere"), (1, "party's next wait")]);
+        }
+        assert_eq!(barrier.generation(), 2);
+    }
+}
+
+#[test]
+fn missed_broken_is_not_kept_when_the_action_resets_the_generation() {
+    let barrier = staged::with_action(Barrier::builder(2), |b, run| {
+        if run == 0 {
+            b.reset();
+        }
+    });
+    let mut party = barrier.join();
+    let mut wait = spawn(party.wait());
+    assert_pending!(wait.poll());
+    let mut leader = spawn(barrier.wait());
+    assert_pending!(leader.poll());
+    barrier.arrive_and_drop(); // sealed, awaiting `leader`
+    drop(wait); // the party keeps its arrival in generation 0
+    assert_eq!(assert_ready!(leader.poll()), Err(WaitError::Broken));
+    assert!(!barrier.is_broken());
+    assert_eq!(barrier.generation(), 1);
+    // Generation 0 was reset while no wait of the party was polled: its next wait arrives anew.
+    let mut again = spawn(party.wait());
+    assert_pending!(again.poll());
+    assert_eq!(barrier.n_waiting(), 1, "arrived in generation 1");
+    let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let mine = assert_ready_ok!(again.poll());
+    assert_one_generation(&[mine, other], 2);
+    assert_eq!(mine.generation(), 1);
+}
+
+#[test]
+fn missed_broken_is_not_kept_after_abort_and_reset() {
+    // Kept while sealed, then broken; and dropped after its generation broke.
+    for drop_after_abort in [false, true] {
+        let barrier = Barrier::new(2);
+        let mut party = barrier.join();
+        let mut wait = spawn(party.wait());
+        assert_pending!(wait.poll());
+        let mut leader = spawn(barrier.wait());
+        assert_pending!(leader.poll());
+        barrier.arrive_and_drop();
+        if !drop_after_abort {
+            drop(wait);
+            barrier.abort();
+        } else {
+            barrier.abort();
+            drop(wait);
+        }
+        barrier.reset();
+        assert_eq!(assert_ready!(leader.poll()), Err(WaitError::Broken));
+        let mut again = spawn(party.wait());
+        assert_pending!(again.poll());
+        assert_eq!(barrier.n_waiting(), 1, "drop after abort: {drop_after_abort}");
+        let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+        assert_one_generation(&[assert_ready_ok!(again.poll()), other], 2);
+    }
+}
+
+#[test]
+fn missed_broken_of_a_dropped_token_is_not_kept() {
+    let barrier = Barrier::new(1);
+    let mut party = barrier.join();
+    drop(party.arrive().unwrap());
+    barrier.abort();
+    barrier.reset();
+    let token = party.arrive().unwrap();
+    assert_eq!(token.generation(), 1, "arrived anew after the reset");
+    assert_eq!(barrier.n_waiting(), 1);
+    drop(token);
+    let mut wait = spawn(party.wait());
+    assert_pending!(wait.poll());
+    assert_eq!(barrier.n_waiting(), 1);
+    let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    assert_one_generation(&[assert_ready_ok!(wait.poll()), other], 2);
+}
+
+#[test]
+fn dropped_token_is_waited_for_by_the_next_wait() {
+    let barrier = Barrier::new(1);
+    let mut party = barrier.join();
+    let token = party.arrive().unwrap();
+    assert_eq!(barrier.n_waiting(), 1);
+    drop(token);
+    let mut wait = spawn(party.wait());
+    assert_pending!(wait.poll());
+    assert_eq!(barrier.n_waiting(), 1, "no second arrival");
+    let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let mine = assert_ready_ok!(wait.poll());
+    assert_one_generation(&[mine, theirs], 2);
+}
+
+#[test]
+fn dropped_token_wait_is_waited_for_by_the_next_wait() {
+    let barrier = Barrier::new(1);
+    let mut party = barrier.join();
+    let mut wait = spawn(party.arrive().unwrap().wait());
+    assert_pending!(wait.poll());
+    drop(wait); // irrevocable: the party keeps the arrival
+    assert_eq!(barrier.n_waiting(), 1);
+    let mut again = spawn(party.wait());
+    assert_pending!(again.poll());
+    assert_eq!(barrier.n_waiting(), 1);
+    let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    assert_one_generation(&[assert_ready_ok!(again.poll()), theirs], 2);
+}
+
+#[test]
+fn party_arrive_with_an_arrival_outstanding_returns_a_token_for_it_without_arriving() {
+    let barrier = Barrier::new(1);
+    let mut party = barrier.join();
+    let token = party.arrive().unwrap();
+    assert_eq!((token.generation(), barrier.n_waiting()), (0, 1));
+    drop(token);
+    let token = party.arrive().unwrap();
+    assert_eq!((token.generation(), barrier.n_waiting()), (0, 1), "nothing arrived");
+    let mut wait = spawn(token.wait());
+    assert_pending!(wait.poll());
+    let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    assert_one_generation(&[assert_ready_ok!(wait.poll()), theirs], 2);
+    drop(wait);
+    // A wait dropped while sealed: `arrive()` gives a token for its pass.
+    let mut wait = spawn(party.wait());
+    assert_pending!(wait.poll());
+    let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    drop(wait);
+    let token = party.arrive().unwrap();
+    assert_eq!((token.generation(), barrier.n_waiting()), (1, 0), "nothing arrived");
+    let mine = assert_ready_ok!(poll_once(&mut token.wait()));
+    assert_one_generation(&[mine, theirs], 2);
+}
+
+#[test]
+fn party_blocking_waits_return_a_kept_pass_at_once() {
+    let barrier = Barrier::new(1);
+    let mut party = barrier.join();
+    for round in 0..2u64 {
+        let mut wait = spawn(party.wait());
+        assert_pending!(wait.poll());
+        let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
+        drop(wait);
+        // No other thread: a blocking wait that arrived again would wait forever, and a zero
+        // timeout would break the barrier.
+        let mine = if round == 0 {
+            party.wait_blocking().unwrap()
+        } else {
+            party.wait_blocking_timeout(Duration::ZERO).unwrap()
+        };
+        assert_one_generation(&[mine, theirs], 2);
+        assert_eq!(mine.generation(), round);
+        assert_eq!(barrier.n_waiting(), 0);
+        assert!(!barrier.is_broken());
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn party_blocking_wait_waits_for_its_kept_arrival() {
+    let barrier = Arc::new(Barrier::new(1));
+    let mut party = barrier.clone().join_owned();
+    drop(party.arrive().unwrap());
+    let other = barrier.clone();
+    let helper = thread::spawn(move || other.wait_blocking_timeout(Duration::from_secs(30)));
+    let mine = party.wait_blocking().unwrap();
+    let theirs = helper.join().unwrap().unwrap();
+    assert_one_generation(&[mine, theirs], 2);
+    assert_eq!(mine.generation(), 0);
+}
+
+#[test]
+fn party_wait_errors_are_the_barriers() {
+    let barrier = Barrier::new(1);
+    let mut party = barrier.join();
+    // Broken while it waits, and at once (without arriving) while broken.
+    let mut wait = spawn(party.wait());
+    assert_pending!(wait.poll());
+    barrier.abort();
+    assert_eq!(assert_ready!(wait.poll()), Err(WaitError::Broken));
+    drop(wait);
+    assert_eq!(assert_ready!(poll_once(&mut party.wait())), Err(WaitError::Broken));
+    assert_eq!(party.arrive().unwrap_err(), WaitError::Broken);
+    assert_eq!(barrier.n_waiting(), 0);
+    barrier.reset();
+    // Reset while it waits.
+    let mut wait = spawn(party.wait());
+    assert_pending!(wait.poll());
+    barrier.reset();
+    assert_eq!(assert_ready!(wait.poll()), Err(WaitError::Broken));
+    drop(wait);
+    // A per-call deadline.
+    let deadline = Deadline::new();
+    let mut wait = spawn(party.wait().timeout(deadline.clone()));
+    assert_pending!(wait.poll());
+    deadline.fire();
+    assert_eq!(assert_ready!(wait.poll()), Err(WaitError::TimedOut));
+    assert!(barrier.is_broken());
+    drop(wait);
+    // The builder's default timeout.
+    let timer = Deadline::new();
+    let fire = timer.clone();
+    let barrier = Barrier::builder(2)
+        .timeout(Duration::from_secs(3600), move |_| fire.clone())
+        .build();
+    let mut party = barrier.join();
+    let mut other = spawn(barrier.wait());
+    assert_pending!(other.poll());
+    let mut wait = spawn(party.wait());
+    assert_pending!(wait.poll());
+    timer.fire();
+    assert_eq!(assert_ready!(wait.poll()), Err(WaitError::TimedOut));
+    assert_eq!(assert_ready!(other.poll()), Err(WaitError::Broken));
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn party_blocking_timeout_breaks_the_barrier() {
+    let barrier = Barrier::new(1);
+    let mut party = barrier.join();
+    let result = party.wait_blocking_timeout(Duration::from_millis(10));
+    assert_eq!(result, Err(WaitError::TimedOut));
+    assert!(barrier.is_broken());
+    assert_eq!(party.wait_blocking(), Err(WaitError::Broken));
 }
