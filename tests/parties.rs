@@ -1425,3 +1425,154 @@ fn party_blocking_timeout_breaks_the_barrier() {
     assert!(barrier.is_broken());
     assert_eq!(party.wait_blocking(), Err(WaitError::Broken));
 }
+
+// ---- rule 16 on a real executor: the select! and timeout loops -----------------------------
+
+/// A wait's output, and whether it was ready on its first poll.
+struct FirstPoll<F> {
+    wait: F,
+    polls: u32,
+}
+
+impl<F: Future + Unpin> Future for FirstPoll<F> {
+    type Output = (F::Output, bool);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.polls += 1;
+        let first = self.polls == 1;
+        Pin::new(&mut self.wait).poll(cx).map(|out| (out, first))
+    }
+}
+
+fn first_poll<F>(wait: F) -> FirstPoll<F> {
+    FirstPoll { wait, polls: 0 }
+}
+
+type Looped = (Result<BarrierWaitResult, WaitError>, bool);
+
+/// `rounds` times: `start` spawns a looper that waits on a two-party barrier in a loop; this
+/// task arrives after a delay that varies from round to round, then gives the looper
+/// `patience` to return. Returns the rounds in which it did not (it is then aborted), and the
+/// passes a party kept: a wait ready on its first poll without leading returned a pass kept
+/// from a dropped wait (a fresh arrival ready at once completed its generation, so it leads).
+async fn against_a_late_party(
+    rounds: u64,
+    patience: Duration,
+    start: impl Fn() -> (Arc<Barrier>, tokio::task::JoinHandle<Looped>),
+) -> (usize, usize) {
+    let (mut hung, mut kept) = (0, 0);
+    for round in 0..rounds {
+        let (barrier, mut looper) = start();
+        // This is the test's thread, not a worker: sleeping here delays no task.
+        thread::sleep(Duration::from_micros(round % 8 * 150));
+        let mine = barrier.wait().await.unwrap();
+        match tokio::time::timeout(patience, &mut looper).await {
+            Ok(joined) => {
+                let (theirs, first) = joined.unwrap();
+                let theirs = theirs.unwrap();
+                assert_one_generation(&[mine, theirs], 2);
+                kept += usize::from(first && !theirs.is_leader());
+            }
+            Err(_) => {
+                hung += 1;
+                looper.abort();
+            }
+        }
+    }
+    (hung, kept)
+}
+
+const LOOP_ROUNDS: u64 = 150;
+const TIMEOUT_ROUNDS: u64 = 50;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(miri, ignore)]
+async fn select_loop_around_a_party_wait_never_hangs_unlike_an_anonymous_one() {
+    // The anonymous loop: its wait can be dropped with its pass when the tick wins the poll in
+    // which the generation completed; its next wait then waits in the next generation, alone.
+    let (anonymous_hung, _) =
+        against_a_late_party(LOOP_ROUNDS, Duration::from_millis(50), || {
+            let barrier = Arc::new(Barrier::new(2));
+            let b = barrier.clone();
+            let looper = tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(1));
+                loop {
+                    tokio::select! {
+                        passed = first_poll(b.wait()) => return passed,
+                        _ = tick.tick() => {}
+                    }
+                }
+            });
+            (barrier, looper)
+        })
+        .await;
+    // The same loop around a party's wait: a dropped wait's pass goes to the next one.
+    let (hung, kept) = against_a_late_party(LOOP_ROUNDS, Duration::from_secs(10), || {
+        let barrier = Arc::new(Barrier::new(1));
+        let mut party = barrier.clone().join_owned();
+        let looper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            loop {
+                tokio::select! {
+                    passed = first_poll(party.wait()) => return passed,
+                    _ = tick.tick() => {}
+                }
+            }
+        });
+        (barrier, looper)
+    })
+    .await;
+    println!(
+        "select! loop, {LOOP_ROUNDS} rounds: the anonymous loop hung {anonymous_hung} times; \
+         the party's loop got {kept} kept passes at once"
+    );
+    assert_eq!(hung, 0, "rounds in which the party's loop hung");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(miri, ignore)]
+async fn timeout_retried_around_a_party_wait_never_loses_a_pass() {
+    // The action takes 3 ms, so the 1 ms timeout often drops the looper's wait while its
+    // generation is sealed and not yet released: the anonymous loop then loses its pass.
+    let slow = |parties| {
+        Arc::new(
+            Barrier::builder(parties)
+                .action(|| thread::sleep(Duration::from_millis(3)))
+                .build(),
+        )
+    };
+    let (anonymous_hung, _) =
+        against_a_late_party(TIMEOUT_ROUNDS, Duration::from_millis(20), || {
+            let barrier = slow(2);
+            let b = barrier.clone();
+            let looper = tokio::spawn(async move {
+                loop {
+                    let wait = first_poll(b.wait());
+                    if let Ok(passed) = tokio::time::timeout(Duration::from_millis(1), wait).await {
+                        return passed;
+                    }
+                }
+            });
+            (barrier, looper)
+        })
+        .await;
+    let (hung, kept) = against_a_late_party(TIMEOUT_ROUNDS, Duration::from_secs(10), || {
+        let barrier = slow(1);
+        let mut party = barrier.clone().join_owned();
+        let looper = tokio::spawn(async move {
+            loop {
+                let wait = first_poll(party.wait());
+                if let Ok(passed) = tokio::time::timeout(Duration::from_millis(1), wait).await {
+                    return passed;
+                }
+            }
+        });
+        (barrier, looper)
+    })
+    .await;
+    println!(
+        "timeout(1 ms) retried, {TIMEOUT_ROUNDS} rounds: the anonymous loop hung {anonymous_hung} \
+         times; the party's loop got {kept} kept passes at once"
+    );
+    assert_eq!(hung, 0, "rounds in which the party's loop hung");
+}
