@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 use agnostic_barrier::{Barrier, BarrierWait, BarrierWaitResult, OwnedParty, Party, WaitError};
 use common::staged::{self, during, waiting, Log, Parked};
 use common::{
-    assert_one_generation, catch_panic, install_panic_hook, poll_once, spawn, Deadline,
-    QuietPanic,
+    assert_one_generation, catch_panic, install_panic_hook, poll_once, spawn, Deadline, QuietPanic,
 };
 
 // ---- compile-time ---------------------------------------------------------------------------
@@ -214,7 +213,11 @@ fn add_parties_after_a_completed_generation_counts_from_the_next() {
     assert_ready_ok!(poll_once(&mut barrier.wait()));
     assert_eq!(barrier.add_parties(1), 1);
     barrier.reset();
-    assert_eq!(barrier.add_parties(0), 2, "a reset also moves on a generation");
+    assert_eq!(
+        barrier.add_parties(0),
+        2,
+        "a reset also moves on a generation"
+    );
 }
 
 #[test]
@@ -350,9 +353,16 @@ fn departure_completes_the_generation_and_its_last_arrival_leads() {
     assert_pending!(b.poll());
     barrier.arrive_and_drop();
     assert_eq!(barrier.parties(), 2);
-    assert_eq!(runs.load(SeqCst), 0, "the action never runs inside arrive_and_drop()");
+    assert_eq!(
+        runs.load(SeqCst),
+        0,
+        "the action never runs inside arrive_and_drop()"
+    );
     assert!(!barrier.is_broken());
-    assert!(b.is_woken(), "the leader is woken to complete its generation");
+    assert!(
+        b.is_woken(),
+        "the leader is woken to complete its generation"
+    );
     assert!(!a.is_woken());
     // Sealed, awaiting its leader: parties added now count from the next generation.
     assert_eq!((barrier.n_waiting(), barrier.generation()), (2, 0));
@@ -423,7 +433,11 @@ fn action_runs_on_the_leaders_next_poll_never_inside_a_departure() {
             }
         });
         assert_eq!(barrier.parties(), 3, "{departure:?}");
-        assert!(log.entries().is_empty(), "{departure:?}: {:?}", log.entries());
+        assert!(
+            log.entries().is_empty(),
+            "{departure:?}: {:?}",
+            log.entries()
+        );
         assert!(!barrier.is_broken(), "{departure:?}");
         assert!(c.is_woken(), "{departure:?}: the last arrival is summoned");
         assert!(!a.is_woken() && !b.is_woken(), "{departure:?}");
@@ -433,7 +447,11 @@ fn action_runs_on_the_leaders_next_poll_never_inside_a_departure() {
         let (a, b) = (assert_ready_ok!(a.poll()), assert_ready_ok!(b.poll()));
         assert_one_generation(&[a, b, c], 3);
         drop(guards);
-        let left = if matches!(departure, Departure::ArriveAndDrop) { 1 } else { 2 };
+        let left = if matches!(departure, Departure::ArriveAndDrop) {
+            1
+        } else {
+            2
+        };
         assert_eq!(barrier.parties(), left, "{departure:?}");
         assert!(!barrier.is_broken(), "{departure:?}");
     }
@@ -506,7 +524,10 @@ fn departure_seals_a_queued_generation_whose_leader_completes_it_after_the_earli
     let (x, y) = (assert_ready_ok!(x.poll()), assert_ready_ok!(y.poll()));
     assert_one_generation(&[x, y, z], 3);
     let [mut d, mut e] = parked.take_n();
-    assert!(e.is_woken(), "generation 1's leader is summoned after the release");
+    assert!(
+        e.is_woken(),
+        "generation 1's leader is summoned after the release"
+    );
     assert!(!d.is_woken());
     assert_pending!(d.poll());
     let e = during("generation 1's leader", || assert_ready_ok!(e.poll()));
@@ -542,7 +563,10 @@ fn blocking_leader_sealed_by_a_departure_runs_the_action_on_its_own_thread() {
             .collect();
         let start = Instant::now();
         while barrier.n_waiting() < parties - 1 {
-            assert!(start.elapsed() < Duration::from_secs(60), "threads never arrived");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "threads never arrived"
+            );
             thread::sleep(Duration::from_millis(1));
         }
         barrier.arrive_and_drop();
@@ -551,7 +575,11 @@ fn blocking_leader_sealed_by_a_departure_runs_the_action_on_its_own_thread() {
             .iter()
             .find(|(_, r)| r.as_ref().unwrap().is_leader())
             .expect("a leader");
-        assert_eq!(log.entries(), [*leader], "the action ran on its leader's thread");
+        assert_eq!(
+            log.entries(),
+            [*leader],
+            "the action ran on its leader's thread"
+        );
         assert_ne!(*leader, thread::current().id());
         let results: Vec<_> = results.into_iter().map(|(_, r)| r.unwrap()).collect();
         assert_one_generation(&results, parties - 1);
@@ -628,7 +656,11 @@ fn queued_leader_stranded_above_the_parties_gets_a_free_index() {
     let [mut p2, mut p4, mut leader] = parked.take_n();
     let leader = assert_ready_ok!(leader.poll());
     assert!(leader.is_leader());
-    let results = [assert_ready_ok!(p2.poll()), assert_ready_ok!(p4.poll()), leader];
+    let results = [
+        assert_ready_ok!(p2.poll()),
+        assert_ready_ok!(p4.poll()),
+        leader,
+    ];
     assert_one_generation(&results, 3);
 }
 
@@ -737,7 +769,10 @@ impl<'b> Explorer<'b> {
             }
         }
         let trace = &self.trace;
-        assert!(!self.barrier.is_broken(), "a departure never breaks: {trace:?}");
+        assert!(
+            !self.barrier.is_broken(),
+            "a departure never breaks: {trace:?}"
+        );
         assert_eq!(self.barrier.parties(), self.parties, "{trace:?}");
         assert_eq!(self.barrier.n_waiting(), self.waiting.len(), "{trace:?}");
         assert_eq!(
@@ -1071,7 +1106,11 @@ fn party_wait_dropped_before_the_seal_withdraws_its_arrival() {
     assert_pending!(wait.poll());
     assert_eq!(barrier.n_waiting(), 2);
     let last = assert_ready_ok!(poll_once(&mut barrier.wait()));
-    let results = [assert_ready_ok!(a.poll()), assert_ready_ok!(wait.poll()), last];
+    let results = [
+        assert_ready_ok!(a.poll()),
+        assert_ready_ok!(wait.poll()),
+        last,
+    ];
     assert_one_generation(&results, 3);
 }
 
@@ -1255,7 +1294,11 @@ fn missed_broken_is_not_kept_after_abort_and_reset() {
         assert_eq!(assert_ready!(leader.poll()), Err(WaitError::Broken));
         let mut again = spawn(party.wait());
         assert_pending!(again.poll());
-        assert_eq!(barrier.n_waiting(), 1, "drop after abort: {drop_after_abort}");
+        assert_eq!(
+            barrier.n_waiting(),
+            1,
+            "drop after abort: {drop_after_abort}"
+        );
         let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
         assert_one_generation(&[assert_ready_ok!(again.poll()), other], 2);
     }
@@ -1317,7 +1360,11 @@ fn party_arrive_with_an_arrival_outstanding_returns_a_token_for_it_without_arriv
     assert_eq!((token.generation(), barrier.n_waiting()), (0, 1));
     drop(token);
     let token = party.arrive().unwrap();
-    assert_eq!((token.generation(), barrier.n_waiting()), (0, 1), "nothing arrived");
+    assert_eq!(
+        (token.generation(), barrier.n_waiting()),
+        (0, 1),
+        "nothing arrived"
+    );
     let mut wait = spawn(token.wait());
     assert_pending!(wait.poll());
     let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
@@ -1329,7 +1376,11 @@ fn party_arrive_with_an_arrival_outstanding_returns_a_token_for_it_without_arriv
     let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
     drop(wait);
     let token = party.arrive().unwrap();
-    assert_eq!((token.generation(), barrier.n_waiting()), (1, 0), "nothing arrived");
+    assert_eq!(
+        (token.generation(), barrier.n_waiting()),
+        (1, 0),
+        "nothing arrived"
+    );
     let mine = assert_ready_ok!(poll_once(&mut token.wait()));
     assert_one_generation(&[mine, theirs], 2);
 }
@@ -1381,7 +1432,10 @@ fn party_wait_errors_are_the_barriers() {
     barrier.abort();
     assert_eq!(assert_ready!(wait.poll()), Err(WaitError::Broken));
     drop(wait);
-    assert_eq!(assert_ready!(poll_once(&mut party.wait())), Err(WaitError::Broken));
+    assert_eq!(
+        assert_ready!(poll_once(&mut party.wait())),
+        Err(WaitError::Broken)
+    );
     assert_eq!(party.arrive().unwrap_err(), WaitError::Broken);
     assert_eq!(barrier.n_waiting(), 0);
     barrier.reset();
@@ -1490,22 +1544,21 @@ const TIMEOUT_ROUNDS: u64 = 50;
 async fn select_loop_around_a_party_wait_never_hangs_unlike_an_anonymous_one() {
     // The anonymous loop: its wait can be dropped with its pass when the tick wins the poll in
     // which the generation completed; its next wait then waits in the next generation, alone.
-    let (anonymous_hung, _) =
-        against_a_late_party(LOOP_ROUNDS, Duration::from_millis(50), || {
-            let barrier = Arc::new(Barrier::new(2));
-            let b = barrier.clone();
-            let looper = tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_millis(1));
-                loop {
-                    tokio::select! {
-                        passed = first_poll(b.wait()) => return passed,
-                        _ = tick.tick() => {}
-                    }
+    let (anonymous_hung, _) = against_a_late_party(LOOP_ROUNDS, Duration::from_millis(50), || {
+        let barrier = Arc::new(Barrier::new(2));
+        let b = barrier.clone();
+        let looper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            loop {
+                tokio::select! {
+                    passed = first_poll(b.wait()) => return passed,
+                    _ = tick.tick() => {}
                 }
-            });
-            (barrier, looper)
-        })
-        .await;
+            }
+        });
+        (barrier, looper)
+    })
+    .await;
     // The same loop around a party's wait: a dropped wait's pass goes to the next one.
     let (hung, kept) = against_a_late_party(LOOP_ROUNDS, Duration::from_secs(10), || {
         let barrier = Arc::new(Barrier::new(1));

@@ -58,7 +58,8 @@ impl Runtime for TokioMultiThread {
         tokio::spawn(fut)
     }
     async fn join<T: Send + 'static>(task: Self::Task<T>) -> Result<T, ()> {
-        task.await.map_err(|error| assert!(error.is_panic(), "{error}"))
+        task.await
+            .map_err(|error| assert!(error.is_panic(), "{error}"))
     }
     async fn cancel<T: Send + 'static>(task: Self::Task<T>) {
         task.abort();
@@ -70,6 +71,7 @@ impl Runtime for TokioMultiThread {
     fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static {
         tokio::time::sleep(d)
     }
+    #[allow(clippy::manual_async_fn)] // `async fn` cannot promise `Send`
     fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
     where
         F: Future + Send,
@@ -100,6 +102,7 @@ impl Runtime for TokioCurrentThread {
     fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static {
         tokio::time::sleep(d)
     }
+    #[allow(clippy::manual_async_fn)] // `async fn` cannot promise `Send`
     fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
     where
         F: Future + Send,
@@ -127,6 +130,7 @@ impl Runtime for AsyncStd {
     fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static {
         async_std::task::sleep(d)
     }
+    #[allow(clippy::manual_async_fn)] // `async fn` cannot promise `Send`
     fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
     where
         F: Future + Send,
@@ -168,6 +172,7 @@ impl Runtime for Smol {
             smol::Timer::after(d).await;
         }
     }
+    #[allow(clippy::manual_async_fn)] // `async fn` cannot promise `Send`
     fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
     where
         F: Future + Send,
@@ -224,6 +229,7 @@ impl Runtime for FuturesExecutor {
             let _ = rx.await;
         }
     }
+    #[allow(clippy::manual_async_fn)] // `async fn` cannot promise `Send`
     fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
     where
         F: Future + Send,
@@ -320,10 +326,17 @@ async fn pool_grows_and_shrinks<R: Runtime>() {
         first_of_each.push(results[0].generation());
         all.extend(results);
     }
-    assert_eq!(first_of_each, [0, 0, 0, 0, 2], "the newcomer counts from generation 2");
+    assert_eq!(
+        first_of_each,
+        [0, 0, 0, 0, 2],
+        "the newcomer counts from generation 2"
+    );
     let mut by_generation = BTreeMap::<u64, Vec<_>>::new();
     for result in all {
-        by_generation.entry(result.generation()).or_default().push(result);
+        by_generation
+            .entry(result.generation())
+            .or_default()
+            .push(result);
     }
     let expected = [4, 4, 5, 4, 4, 3, 2, 2];
     assert_eq!(by_generation.len(), expected.len());
@@ -377,7 +390,11 @@ async fn panicking_worker_breaks_the_barrier_and_leaves<R: Runtime>() {
         };
         joined.await.unwrap();
         panic_now.send(()).unwrap();
-        assert_eq!(barrier.wait().await, Err(WaitError::Broken), "inside: {inside}");
+        assert_eq!(
+            barrier.wait().await,
+            Err(WaitError::Broken),
+            "inside: {inside}"
+        );
         assert!(R::join(doomed).await.is_err(), "it panicked");
         until::<R>("the dead party left", || barrier.parties() == 2).await;
         assert!(barrier.is_broken());
@@ -541,7 +558,10 @@ fn futures_local_pool_parties_join_and_leave_on_one_thread() {
     let results = results.lock().unwrap();
     let mut by_generation = BTreeMap::<u64, Vec<_>>::new();
     for result in results.iter() {
-        by_generation.entry(result.generation()).or_default().push(*result);
+        by_generation
+            .entry(result.generation())
+            .or_default()
+            .push(*result);
     }
     for (generation, results) in &by_generation {
         assert_one_generation(results, if *generation < 2 { 3 } else { 2 });

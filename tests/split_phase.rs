@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use agnostic_barrier::{ArrivalToken, Barrier, BarrierWait, BarrierWaitResult, WaitError};
 use common::staged::{self, during, waiting, Log, Parked};
 use common::{
-    assert_one_generation, catch_panic, install_panic_hook, poll_once, spawn, Deadline,
-    QuietPanic,
+    assert_one_generation, catch_panic, install_panic_hook, poll_once, spawn, Deadline, QuietPanic,
 };
 
 // ---- compile-time ---------------------------------------------------------------------------
@@ -59,46 +58,50 @@ fn arrive_counts_at_once_in_the_generation_being_filled() {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum GiveUp {
-    DropToken,
-    DropWaitUnpolled,
-    DropWaitPolled,
-    DropWaitTimeoutPolled,
+enum Dropped {
+    Token,
+    WaitUnpolled,
+    WaitPolled,
+    WaitTimeoutPolled,
 }
 
 #[test]
 fn arrival_is_irrevocable_dropping_the_token_or_its_wait_withdraws_nothing() {
-    for give_up in [
-        GiveUp::DropToken,
-        GiveUp::DropWaitUnpolled,
-        GiveUp::DropWaitPolled,
-        GiveUp::DropWaitTimeoutPolled,
+    for dropped in [
+        Dropped::Token,
+        Dropped::WaitUnpolled,
+        Dropped::WaitPolled,
+        Dropped::WaitTimeoutPolled,
     ] {
         let barrier = Barrier::new(3);
         let mut other = spawn(barrier.wait());
         assert_pending!(other.poll());
         let token = barrier.arrive().unwrap();
         let deadline = Deadline::new();
-        match give_up {
-            GiveUp::DropToken => drop(token),
-            GiveUp::DropWaitUnpolled => drop(token.wait()),
-            GiveUp::DropWaitPolled => {
+        match dropped {
+            Dropped::Token => drop(token),
+            Dropped::WaitUnpolled => drop(token.wait()),
+            Dropped::WaitPolled => {
                 let mut wait = spawn(token.wait());
                 assert_pending!(wait.poll());
             }
-            GiveUp::DropWaitTimeoutPolled => {
+            Dropped::WaitTimeoutPolled => {
                 let mut wait = spawn(token.wait().timeout(deadline.clone()));
                 assert_pending!(wait.poll());
             }
         }
         deadline.fire(); // a dropped deadline plays no part
-        assert_eq!(barrier.n_waiting(), 2, "{give_up:?}: the arrival stays counted");
-        assert!(!barrier.is_broken(), "{give_up:?}");
-        assert!(!other.is_woken(), "{give_up:?}");
+        assert_eq!(
+            barrier.n_waiting(),
+            2,
+            "{dropped:?}: the arrival stays counted"
+        );
+        assert!(!barrier.is_broken(), "{dropped:?}");
+        assert!(!other.is_woken(), "{dropped:?}");
         // One more arrival completes the generation, with the given-up arrival's index taken.
         let last = assert_ready_ok!(poll_once(&mut barrier.wait()));
         assert!(last.is_leader());
-        assert_eq!(last.index(), 2, "{give_up:?}");
+        assert_eq!(last.index(), 2, "{dropped:?}");
         let other = assert_ready_ok!(other.poll());
         assert_eq!(other.index(), 0);
         assert_eq!(barrier.generation(), 1);
@@ -121,7 +124,9 @@ fn completing_arrive_runs_the_action_before_it_returns_and_its_wait_leads() {
     assert_eq!(barrier.generation(), 1, "released before arrive() returned");
     assert!(other.is_woken());
     assert_eq!(token.generation(), 0);
-    let mine = during("token's wait", || assert_ready_ok!(poll_once(&mut token.wait())));
+    let mine = during("token's wait", || {
+        assert_ready_ok!(poll_once(&mut token.wait()))
+    });
     assert!(mine.is_leader());
     assert_eq!((mine.index(), mine.generation()), (1, 0));
     assert_eq!(log.len(), 1, "the action ran once");
@@ -205,7 +210,10 @@ fn arrival_while_an_earlier_action_runs_returns_at_once_and_its_wait_runs_the_ac
         [(0, "generation 0's leader"), (1, "arrive() returned")]
     );
     let [mut split] = parked.take_n();
-    assert!(split.is_woken(), "the token's wait is summoned once generation 0 is released");
+    assert!(
+        split.is_woken(),
+        "the token's wait is summoned once generation 0 is released"
+    );
     let mine = during("token's wait", || assert_ready_ok!(split.poll()));
     assert!(mine.is_leader());
     assert_eq!((mine.index(), mine.generation()), (0, 1));
@@ -313,7 +321,11 @@ fn arrive_on_a_broken_barrier_fails_without_arriving() {
     assert_eq!(barrier.n_waiting(), 0);
     barrier.reset();
     assert_eq!(barrier.n_waiting(), 0);
-    assert_eq!(party.arrive().unwrap().generation(), 1, "the reset moved on a generation");
+    assert_eq!(
+        party.arrive().unwrap().generation(),
+        1,
+        "the reset moved on a generation"
+    );
 }
 
 #[test]
@@ -357,7 +369,9 @@ fn token_wait_timeout_breaks_the_barrier() {
     barrier.reset();
     let one = Barrier::new(1);
     let token = one.arrive().unwrap();
-    assert!(assert_ready_ok!(poll_once(&mut token.wait().timeout(std::future::ready(())))).is_leader());
+    assert!(
+        assert_ready_ok!(poll_once(&mut token.wait().timeout(std::future::ready(())))).is_leader()
+    );
 }
 
 #[test]
@@ -443,7 +457,9 @@ fn token_wait_blocking_waits_for_its_generation() {
     let token = party.arrive().unwrap();
     let other = barrier.clone();
     let helper = thread::spawn(move || other.wait_blocking().unwrap());
-    let mine = token.wait_blocking_timeout(Duration::from_secs(30)).unwrap();
+    let mine = token
+        .wait_blocking_timeout(Duration::from_secs(30))
+        .unwrap();
     assert_one_generation(&[mine, helper.join().unwrap()], 2);
 }
 
