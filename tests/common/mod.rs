@@ -265,3 +265,6 @@ pub fn assert_generations(results: &[agnostic_barrier::BarrierWaitResult], parti
     }
     by_gen.len() as u64
 }
+
+// After the macros, which it uses.
+pub mod staged;
