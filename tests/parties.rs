@@ -621,7 +621,6 @@ fn departures_leave_indices_a_permutation() {
 }
 
 #[test]
-#[ignore = "BUG: the leader of a departure-sealed generation keeps a stranded index (2 of 0..2)"]
 fn departure_sealed_leader_stranded_above_the_parties_gets_a_free_index() {
     // 4 parties; a, b and c arrive (0, 1, 2); b withdraws; two parties leave. Generation 0 is
     // sealed with a and c, and c, the last arrival, leads it. Its indices must be {0, 1}: c,
@@ -643,7 +642,6 @@ fn departure_sealed_leader_stranded_above_the_parties_gets_a_free_index() {
 }
 
 #[test]
-#[ignore = "BUG: the leader of a queued generation keeps a stranded index (3 of 0..3)"]
 fn queued_leader_stranded_above_the_parties_gets_a_free_index() {
     // While generation 0's action runs, six parties of generation 1 arrive (0..=4 and, later,
     // a sixth); three withdraw and three parties leave, so that the last arrival, which seals
@@ -875,7 +873,6 @@ fn indices_stay_distinct_and_the_last_arrival_leads_in_many_orders() {
 }
 
 #[test]
-#[ignore = "BUG: the leader of a departure-sealed generation keeps a stranded index"]
 fn indices_are_a_permutation_in_many_orders_of_withdrawals_and_departures() {
     explore(SEQUENCES, false);
 }
@@ -1550,7 +1547,6 @@ fn party_arrive_that_completes_runs_the_action_and_its_panic_propagates() {
 }
 
 #[test]
-#[ignore = "BUG: a leader's hand-over picks a party whose wait was dropped over one still waiting"]
 fn dropped_leader_hands_over_to_a_party_still_waiting_not_to_a_kept_arrival() {
     // Rule 19: if the leader's wait is dropped before it ran the action, another party of that
     // generation still waiting runs it. Here `q` waits; the party's wait was dropped after the
@@ -1573,7 +1569,6 @@ fn dropped_leader_hands_over_to_a_party_still_waiting_not_to_a_kept_arrival() {
 }
 
 #[test]
-#[ignore = "SPEC GAP: leave() after an irrevocable arrival removes the party twice from its generation"]
 fn leave_with_an_outstanding_arrival_does_not_release_the_others_early() {
     // The party's dropped token keeps its arrival in generation 0 (rule 16: at most one
     // arrival outstanding). Leaving then lowers generation 0's parties too, so generation 0

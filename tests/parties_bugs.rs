@@ -30,7 +30,6 @@ use common::{assert_one_generation, spawn};
 /// arrival). A side effect: the relabeled release records the leader among the parties to tell
 /// (`sitting`), and the leader never reads it, so that record is never removed.
 #[test]
-#[ignore = "BUG: the leader of a departure-sealed generation keeps a stranded index (index >= n)"]
 fn bug_stranded_leader_keeps_an_index_out_of_range() {
     let barrier = Barrier::new(4);
     let mut a = spawn(barrier.wait());
@@ -66,7 +65,6 @@ fn bug_stranded_leader_keeps_an_index_out_of_range() {
 /// orphan's action should stop short of running another (e.g. return `Pending`, woken, before
 /// completing its own generation).
 #[test]
-#[ignore = "BUG: a poll that completes an orphaned generation also runs its own generation's action"]
 fn bug_one_poll_runs_an_orphaned_action_and_its_own() {
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
@@ -96,7 +94,6 @@ fn bug_one_poll_runs_an_orphaned_action_and_its_own() {
 /// next to reuse) and departures left it needing 2 parties; c takes seat 2 and seals it, which
 /// relabels seat 2 to 0, but c leads with index 2.
 #[test]
-#[ignore = "BUG: the leader of a generation sealed behind another keeps a stranded index (index >= n)"]
 fn bug_queued_leader_keeps_an_index_out_of_range() {
     let barrier = Barrier::new(2);
     let mut a = spawn(barrier.wait());
