@@ -317,6 +317,11 @@ impl Barrier {
     /// [`add_parties()`](Barrier::add_parties), [`join()`](Barrier::join) and departures
     /// ([`arrive_and_drop()`](Barrier::arrive_and_drop), a [`Party`](crate::Party) leaving).
     ///
+    /// While a generation is completing (its last party arrived: its action runs, or its leader
+    /// is yet to run it), [`n_waiting()`](Barrier::n_waiting) and
+    /// [`generation()`](Barrier::generation) describe that generation, and `parties()` the
+    /// next one, so parties joined or departed meanwhile show here already.
+    ///
     /// # Examples
     ///
     /// ```

@@ -11,6 +11,13 @@
 //! barrier for everyone as Python and Java do. [`Barrier::abort`] and [`Barrier::reset`] break
 //! and restore it.
 //!
+//! Parties can also come and go: [`Barrier::join`] (or [`Barrier::join_owned`] for spawned
+//! tasks) adds one as a [`Party`] guard that leaves when dropped, whose waits never lose a pass
+//! (so a `select!` loop around [`Party::wait`] cannot hang) and which breaks the barrier if its
+//! task panics; [`Barrier::add_parties`] and [`Barrier::arrive_and_drop`] change the count
+//! directly, and [`Barrier::dynamic`] starts with none. [`Barrier::arrive`] arrives now and
+//! returns an [`ArrivalToken`] to wait with later (split phase).
+//!
 //! ```
 //! use std::sync::Arc;
 //! use agnostic_barrier::Barrier;
