@@ -33,7 +33,9 @@ async fn keys_and_channel_live_under_the_prefix_with_ttls() {
     })
     .await;
     let keys: Vec<String> = server.cmd(&["KEYS", "*"]).unwrap();
-    assert!(keys.len() >= 3, "{keys:?}");
+    // The state hash and the broken generation's record (a generation released by its
+    // completing arrival needs no key of its own).
+    assert!(keys.len() >= 2, "{keys:?}");
     for key in &keys {
         assert!(key.starts_with("agnostic-barrier:{jobs}:"), "{key}");
         let ttl: i64 = server.cmd(&["PTTL", key]).unwrap();
