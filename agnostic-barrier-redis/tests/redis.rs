@@ -12,8 +12,7 @@ use futures_lite::future;
 /// The ACL line the crate's docs give (README "Redis permissions").
 const ACL: &str = "on >pw resetkeys ~agnostic-barrier:* resetchannels &agnostic-barrier:* \
     -@all +evalsha +script|load +subscribe +unsubscribe +publish +ping +hello +client \
-    +time +exists +get +mget +set +del +pexpireat +hget +hmget +hset +hdel +zadd +zrem \
-    +zrangebyscore";
+    +time +pexpireat +hget +hmget +hset +hdel +hgetall";
 
 fn acl_setuser(server: &RedisServer, user: &str, rules: &str) {
     let mut args = vec!["ACL", "SETUSER", user];
