@@ -83,11 +83,11 @@ local ids = {}
 if n > 1 then
   local fields = {}
   for j = 1, n - 1 do fields[j] = 'q:' .. j end
-  for j, value in ipairs(redis.call('HMGET', S, unpack(fields))) do
-    ids[j] = string.match(value, '^%S+')
+  for _, value in ipairs(redis.call('HMGET', S, unpack(fields))) do
+    if value then ids[#ids + 1] = string.match(value, '^%S+') end
   end
 end
-ids[n] = id
+ids[#ids + 1] = id
 ids = table.concat(ids, ' ')
 local g = tonumber(fill)
 local has_action = ARGV[6] == '1'
