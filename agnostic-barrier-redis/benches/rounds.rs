@@ -12,10 +12,15 @@
 //! - **release skew**: first to last return within a round, median and 90th percentile.
 //!
 //! The implementations alternate run by run (ours, theirs, ours, ...) so machine drift hits
-//! both; each cell is the median of its runs.
+//! both; each cell is the median of its runs, and the ratio's spread is the lowest and highest
+//! ratio of a run of ours to the run of the alternative right after it. Redis's own work is
+//! read from `INFO commandstats` after each run: the time per script call (`EVALSHA`) and the
+//! commands each script called (`redis.call`s per script call).
 //!
-//! Run with `cargo bench -p agnostic-barrier-redis --bench rounds` (about half a minute), or
-//! `-- --quick` (or `BENCH_QUICK=1`) for a smoke run of a few seconds.
+//! Run with `cargo bench -p agnostic-barrier-redis --bench rounds` (well under a minute), or
+//! `-- --quick` (or `BENCH_QUICK=1`) for a smoke run of a few seconds. Options: `--runs K` runs
+//! per implementation and cell (default 7), `--rounds R` rounds per run (default 250, at least
+//! 212: the median is over R - 11 rounds), `--counts 2,4,8,16`.
 
 #[path = "../tests/common/server.rs"]
 mod server;
@@ -136,6 +141,8 @@ struct RunResult {
     round: Duration,
     /// Redis's own time per script call (`INFO commandstats`, EVALSHA), in microseconds.
     script_us: f64,
+    /// The commands the scripts called, per script call.
+    calls_per_script: f64,
     skew_p50: Duration,
     skew_p90: Duration,
 }
@@ -144,31 +151,61 @@ fn median(sorted: &[u64]) -> u64 {
     sorted[sorted.len() / 2]
 }
 
-/// Redis's mean time per EVALSHA since the last `CONFIG RESETSTAT`, in microseconds.
-fn script_us(url: &str, reset: bool) -> f64 {
+/// Redis's mean time per EVALSHA since the last `CONFIG RESETSTAT`, in microseconds, and the
+/// commands the scripts called per EVALSHA (every other command counted there but the few the
+/// clients send themselves).
+fn script_stats(url: &str, reset: bool) -> (f64, f64) {
     let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
     if reset {
         let _: () = redis::cmd("CONFIG")
             .arg("RESETSTAT")
             .query(&mut conn)
             .unwrap();
-        return 0.0;
+        return (0.0, 0.0);
     }
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query(&mut conn)
         .unwrap();
-    info.lines()
-        .find(|l| l.starts_with("cmdstat_evalsha:"))
-        .and_then(|l| l.split("usec_per_call=").nth(1))
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN)
+    let field = |line: &str, name: &str| -> f64 {
+        line.split(&format!("{name}="))
+            .nth(1)
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    const CLIENT: [&str; 9] = [
+        "evalsha",
+        "script",
+        "config",
+        "info",
+        "hello",
+        "client",
+        "subscribe",
+        "ping",
+        "get",
+    ];
+    let (mut us, mut scripts, mut inner) = (f64::NAN, f64::NAN, 0.0);
+    for line in info.lines() {
+        let Some((name, _)) = line
+            .strip_prefix("cmdstat_")
+            .and_then(|l| l.split_once(':'))
+        else {
+            continue;
+        };
+        if name == "evalsha" {
+            us = field(line, "usec_per_call");
+            scripts = field(line, "calls");
+        } else if !CLIENT.contains(&name.split('|').next().unwrap_or(name)) {
+            inner += field(line, "calls");
+        }
+    }
+    (us, inner / scripts)
 }
 
 fn run(kind: Kind, url: &str, n: usize, rounds: usize, seq: usize) -> RunResult {
     let name = format!("bench/{}/{n}/{seq}/{}", kind.name(), unix_ns());
-    script_us(url, true);
+    script_stats(url, true);
     let children: Vec<_> = (0..n)
         .map(|_| {
             Command::new(std::env::current_exe().unwrap())
@@ -207,9 +244,11 @@ fn run(kind: Kind, url: &str, n: usize, rounds: usize, seq: usize) -> RunResult 
         .collect();
     rounds_ns.sort_unstable();
     skews.sort_unstable();
+    let (script_us, calls_per_script) = script_stats(url, false);
     RunResult {
         round: Duration::from_nanos(median(&rounds_ns)),
-        script_us: script_us(url, false),
+        script_us,
+        calls_per_script,
         skew_p50: Duration::from_nanos(median(&skews)),
         skew_p90: Duration::from_nanos(skews[skews.len() * 9 / 10]),
     }
@@ -254,11 +293,30 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "--quick") || std::env::var("BENCH_QUICK").is_ok();
-    let (counts, rounds, repeats): (&[usize], usize, usize) = if quick {
-        (&[2, 4], 60, 1)
-    } else {
-        (&[2, 4, 8, 16], 250, 3)
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
     };
+    let (mut counts, mut rounds, mut repeats): (Vec<usize>, usize, usize) = if quick {
+        (vec![2, 4], 60, 1)
+    } else {
+        (vec![2, 4, 8, 16], 250, 7)
+    };
+    if let Some(k) = option("--runs") {
+        repeats = k.parse().expect("--runs K");
+    }
+    if let Some(r) = option("--rounds") {
+        rounds = r.parse().expect("--rounds R");
+    }
+    if let Some(list) = option("--counts") {
+        counts = list
+            .split(',')
+            .map(|n| n.parse().expect("--counts 2,4,.."))
+            .collect();
+    }
+    assert!(rounds > WARMUP + 2 && repeats > 0);
     let Some(server) = server::RedisServer::start(server::Listen::Tcp, &[]) else {
         return;
     };
@@ -267,59 +325,71 @@ fn main() {
         "round latency (median over {} rounds, after {WARMUP} warm-up rounds) and release skew,\n\
          N processes on one redis-server over loopback TCP; {} runs per cell, alternating;\n\
          `PINGs` = latency / median PING round trip measured in the same run;\n\
-         `script us` = Redis's own time per EVALSHA (INFO commandstats), ours / alternative",
+         `spread` = lowest and highest ratio of a run of ours to the alternative's next run;\n\
+         `script us` = Redis's own time per EVALSHA (INFO commandstats), ours / alternative;\n\
+         `calls` = the commands each script called (redis.call), ours / alternative",
         rounds - WARMUP - 1,
         repeats
     );
     let ping_before = ping_median(&url);
     let mut table = Vec::new();
-    for &n in counts {
+    for &n in &counts {
         let mut ours = Vec::new();
         let mut alt = Vec::new();
+        let (mut low, mut high) = (f64::INFINITY, 0.0f64);
         for seq in 0..repeats {
             ours.push(run(Kind::Ours, &url, n, rounds, seq));
             alt.push(run(Kind::Alternative, &url, n, rounds, seq));
+            let ratio = ours[seq].round.as_secs_f64() / alt[seq].round.as_secs_f64();
+            low = low.min(ratio);
+            high = high.max(ratio);
         }
         let pick = |runs: &mut Vec<RunResult>| {
             runs.sort_by_key(|r| r.round);
             runs.swap_remove(runs.len() / 2)
         };
-        table.push((n, pick(&mut ours), pick(&mut alt)));
+        table.push((n, pick(&mut ours), pick(&mut alt), (low, high)));
     }
     let ping = (ping_before + ping_median(&url)) / 2;
     println!("median PING round trip: {:.3} ms", ms(ping));
     println!();
     println!(
-        "{:>3} | {:>9} {:>7} | {:>9} {:>7} | {:>6} | {:>17} | {:>17} | {:>13}",
+        "{:>3} | {:>9} {:>7} | {:>9} {:>7} | {:>6} | {:>11} | {:>17} | {:>17} | {:>13} | {:>11}",
         "N",
         "ours ms",
         "PINGs",
         "alt ms",
         "PINGs",
         "ratio",
+        "spread",
         "skew ours p50/p90",
         "skew alt p50/p90",
-        "script us o/a"
+        "script us o/a",
+        "calls o/a"
     );
     let mut over = Vec::new();
-    for (n, ours, alt) in &table {
+    for (n, ours, alt, (low, high)) in &table {
         let ratio = ours.round.as_secs_f64() / alt.round.as_secs_f64();
         if ratio > 1.5 {
             over.push(*n);
         }
         println!(
-            "{n:>3} | {:>9.3} {:>7.1} | {:>9.3} {:>7.1} | {:>5.2}x | {:>7.3} / {:>7.3} | {:>7.3} / {:>7.3} | {:>5.1} / {:>5.1}",
+            "{n:>3} | {:>9.3} {:>7.1} | {:>9.3} {:>7.1} | {:>5.2}x | {:>4.2}-{:>4.2}x | {:>7.3} / {:>7.3} | {:>7.3} / {:>7.3} | {:>5.1} / {:>5.1} | {:>4.1} / {:>4.1}",
             ms(ours.round),
             ours.round.as_secs_f64() / ping.as_secs_f64(),
             ms(alt.round),
             alt.round.as_secs_f64() / ping.as_secs_f64(),
             ratio,
+            low,
+            high,
             ms(ours.skew_p50),
             ms(ours.skew_p90),
             ms(alt.skew_p50),
             ms(alt.skew_p90),
             ours.script_us,
             alt.script_us,
+            ours.calls_per_script,
+            alt.calls_per_script,
         );
     }
     println!();

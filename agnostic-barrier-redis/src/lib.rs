@@ -31,9 +31,13 @@
 //!
 //! # How it works
 //!
-//! The state lives in a few keys under `agnostic-barrier:{<name>}:` and changes only through Lua
-//! scripts (arrive, withdraw, renew, release, expire, abort/reset, read), so every decision is
-//! atomic, and retried calls never arrive twice. Each handle holds one RESP3 connection for
+//! The state lives under `agnostic-barrier:{<name>}:`, in one hash (the count, the arrivals of
+//! the generation being filled with their leases, each handle's latest arrival) plus a record
+//! for each generation that waits for its leader's action or broke, and changes only through
+//! Lua scripts (arrive, withdraw, renew, release, expire, abort/reset, read), so every decision
+//! is atomic, and retried calls never arrive twice. An arrival costs Redis one script of three
+//! commands (read, `TIME`, write); the one completing a generation also reads the others'
+//! entries and publishes the release. Each handle holds one RESP3 connection for
 //! commands and its subscription to the barrier's channel, and fans each release out to its
 //! local waits; every `lease / 3` it renews its arrivals' leases and re-checks their state, so a
 //! lost message delays a release but never hangs it. Each release costs the completing party one
@@ -42,13 +46,12 @@
 //! # Redis permissions
 //!
 //! A Redis user limited to the barrier's keys and channels is enough (the commands after
-//! `+client` are the ones the scripts call):
+//! `+client` are the ones the scripts call; [`close()`](RedisBarrier::close) also sends `HDEL`):
 //!
 //! ```text
 //! ACL SETUSER barrier on >password ~agnostic-barrier:* &agnostic-barrier:* -@all
 //!     +evalsha +script|load +subscribe +unsubscribe +publish +ping +hello +client
-//!     +time +exists +get +mget +set +del +pexpireat +hget +hmget +hset +hdel +zadd +zrem
-//!     +zrangebyscore
+//!     +time +pexpireat +hget +hmget +hset +hdel +hgetall
 //! ```
 //!
 //! No keyspace notifications are needed. Every key has a TTL of at least

@@ -74,6 +74,9 @@ impl Config {
 /// One local arrival.
 #[derive(Debug)]
 struct Entry {
+    /// Its record's field in the state hash: one of the handle's slots, reused by its later
+    /// arrivals once nothing refers to this one (`None` once a queued call took it over).
+    slot: Option<Arc<str>>,
     /// The epoch of the state record it arrived under (`None` until the arrival's reply).
     epoch: Option<String>,
     /// Sent to Redis (or on its way): from then on a drop must withdraw it.
@@ -89,9 +92,10 @@ struct Entry {
 #[derive(Debug)]
 enum Command {
     Arrive(Arc<str>),
-    Withdraw(Arc<str>),
+    /// An arrival to withdraw, and its slot (free again once the withdrawal is in).
+    Withdraw(Arc<str>, Arc<str>),
     /// A leader's release whose wait was dropped while the call was on its way.
-    Release(Arc<str>, String),
+    Release(Arc<str>, Arc<str>, String),
     /// A panicking action whose wait was dropped before the break reached Redis.
     Panicked,
 }
@@ -103,12 +107,27 @@ struct Local {
     closed: bool,
     worker_done: bool,
     renewer_done: bool,
+    /// Slots no arrival refers to any more, ready for the next ones.
+    free_slots: Vec<Arc<str>>,
+    /// How many slots the handle has made (`<token>.0`, `<token>.1`, ..).
+    slots: usize,
+}
+
+impl Local {
+    fn take_slot(&mut self, token: &str) -> Arc<str> {
+        self.free_slots.pop().unwrap_or_else(|| {
+            self.slots += 1;
+            format!("{token}.{}", self.slots - 1).into()
+        })
+    }
 }
 
 /// The part of the session the connection's push handler holds: local state and events,
 /// no connection (so the two do not keep each other alive).
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
+    /// This handle's random prefix of its slots' names.
+    token: String,
     local: Mutex<Local>,
     /// A local entry changed: the waits re-check.
     pub(crate) changed: Event,
@@ -186,9 +205,11 @@ impl Hub {
     /// Registers a new arrival and queues it for the worker.
     pub(crate) fn arrive(&self, id: Arc<str>) {
         let mut local = self.lock();
+        let slot = local.take_slot(&self.token);
         local.entries.insert(
             id.clone(),
             Entry {
+                slot: Some(slot),
                 epoch: None,
                 sent: false,
                 status: Status::Waiting,
@@ -201,12 +222,23 @@ impl Hub {
         self.work.notify(1);
     }
 
-    /// Whether the wait of `id` still waits for its arrival's reply.
-    fn awaits_arrival(&self, id: &str) -> bool {
+    /// The slot of the arrival `id` if its wait still waits for its reply.
+    fn awaits_arrival(&self, id: &str) -> Option<Arc<str>> {
         self.lock()
             .entries
             .get(id)
-            .is_some_and(|e| e.error.is_none() && e.epoch.is_none())
+            .filter(|e| e.error.is_none() && e.epoch.is_none())
+            .and_then(|e| e.slot.clone())
+    }
+
+    /// The slot of the arrival `id`.
+    pub(crate) fn slot(&self, id: &str) -> Option<Arc<str>> {
+        self.lock().entries.get(id).and_then(|e| e.slot.clone())
+    }
+
+    /// Makes `slot` available to later arrivals: nothing refers to its arrival any more.
+    fn free_slot(&self, slot: Arc<str>) {
+        self.lock().free_slots.push(slot);
     }
 
     /// The epoch the arrival was made under.
@@ -216,23 +248,32 @@ impl Hub {
 
     /// Forgets an entry whose wait ended.
     pub(crate) fn forget(&self, id: &str) {
-        self.lock().entries.remove(id);
+        let mut local = self.lock();
+        if let Some(slot) = local.entries.remove(id).and_then(|e| e.slot) {
+            local.free_slots.push(slot);
+        }
     }
 
     /// A wait was dropped (or gave up): withdraw its arrival unless it has nothing to withdraw.
     /// Never blocks: the worker does the Redis call.
     pub(crate) fn abandon(&self, id: &Arc<str>) {
         let mut local = self.lock();
-        let Some(entry) = local.entries.remove(id) else {
+        let Some(mut entry) = local.entries.remove(id) else {
             return;
         };
+        let slot = entry.slot.take();
         if !entry.sent || entry.error.is_some() {
-            // Its arrival never left the queue: take it out, nothing reached Redis.
+            // Its arrival never left the queue: take it out, nothing reached Redis. (After an
+            // error, the withdrawal queued then holds the slot.)
             local
                 .queue
                 .retain(|c| !matches!(c, Command::Arrive(queued) if queued == id));
+            local.free_slots.extend(slot);
             return;
         }
+        let Some(slot) = slot else {
+            return;
+        };
         match entry.status {
             // Released or broken: nothing to withdraw. A sealed non-leader: a drop after the
             // generation was sealed withdraws nothing (SPEC rule 1).
@@ -241,11 +282,14 @@ impl Hub {
             | Status::Lost
             | Status::Mismatch(_)
             | Status::TimedOut
-            | Status::Sealed { leader: false, .. } => return,
+            | Status::Sealed { leader: false, .. } => {
+                local.free_slots.push(slot);
+                return;
+            }
             // Still being filled (or the leader, whose loss breaks its generation).
             Status::Waiting | Status::Lead | Status::Sealed { leader: true, .. } => {}
         }
-        local.queue.push_back(Command::Withdraw(id.clone()));
+        local.queue.push_back(Command::Withdraw(id.clone(), slot));
         drop(local);
         self.work.notify(1);
     }
@@ -253,8 +297,10 @@ impl Hub {
     /// Queues a release whose wait was dropped mid-call.
     pub(crate) fn release_later(&self, id: Arc<str>, epoch: String) {
         let mut local = self.lock();
-        local.entries.remove(&id);
-        local.queue.push_back(Command::Release(id, epoch));
+        let Some(slot) = local.entries.remove(&id).and_then(|e| e.slot) else {
+            return;
+        };
+        local.queue.push_back(Command::Release(id, slot, epoch));
         drop(local);
         self.work.notify(1);
     }
@@ -323,7 +369,9 @@ impl Hub {
         }
         entry.error = Some(error);
         if entry.sent {
-            local.queue.push_back(Command::Withdraw(id.clone()));
+            if let Some(slot) = entry.slot.take() {
+                local.queue.push_back(Command::Withdraw(id.clone(), slot));
+            }
         }
         drop(local);
         self.work.notify(1);
@@ -409,7 +457,10 @@ impl Session {
             ))));
         };
         let config = Arc::new(config);
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub {
+            token: format!("{:016x}", crate::keys::random_u64()),
+            ..Hub::default()
+        });
         let info = client.get_connection_info().clone();
         let redis_settings = info
             .redis_settings()
@@ -520,21 +571,32 @@ impl Session {
     }
 
     /// `release.lua`, after the leader's action returned.
-    pub(crate) async fn release(&self, id: &str, epoch: &str) -> RedisResult<(String, Status)> {
+    pub(crate) async fn release(
+        &self,
+        id: &str,
+        slot: &str,
+        epoch: &str,
+    ) -> RedisResult<(String, Status)> {
         let reply = self
             .call(
                 scripts::RELEASE
                     .key(&self.config.keys.state)
                     .arg(self.config.ttl_ms())
                     .arg(id)
-                    .arg(epoch),
+                    .arg(epoch)
+                    .arg(slot),
             )
             .await?;
         scripts::epoch_status(&reply)
     }
 
     /// `expire.lua`: a deadline passed.
-    pub(crate) async fn expire(&self, id: &str, epoch: &str) -> RedisResult<(String, Status)> {
+    pub(crate) async fn expire(
+        &self,
+        id: &str,
+        slot: &str,
+        epoch: &str,
+    ) -> RedisResult<(String, Status)> {
         let reply = self
             .call(
                 scripts::EXPIRE
@@ -542,13 +604,14 @@ impl Session {
                     .arg(self.config.ttl_ms())
                     .arg(id)
                     .arg(&self.config.party)
-                    .arg(epoch),
+                    .arg(epoch)
+                    .arg(slot),
             )
             .await?;
         scripts::epoch_status(&reply)
     }
 
-    async fn arrive_call(&self, id: &str) -> RedisResult<(String, Status)> {
+    async fn arrive_call(&self, id: &str, slot: &str) -> RedisResult<(String, Status)> {
         let reply = self
             .call(
                 scripts::ARRIVE
@@ -559,19 +622,22 @@ impl Session {
                     .arg(&self.config.party)
                     .arg(self.config.lease_ms())
                     .arg(u8::from(self.config.has_action))
-                    .arg(crate::keys::random_id()),
+                    // A record created by this arrival takes its id as epoch.
+                    .arg("")
+                    .arg(slot),
             )
             .await?;
         scripts::epoch_status(&reply)
     }
 
-    async fn withdraw_call(&self, id: &str) -> RedisResult<Value> {
+    async fn withdraw_call(&self, id: &str, slot: &str) -> RedisResult<Value> {
         self.call(
             scripts::WITHDRAW
                 .key(&self.config.keys.state)
                 .arg(self.config.ttl_ms())
                 .arg(id)
-                .arg(&self.config.party),
+                .arg(&self.config.party)
+                .arg(slot),
         )
         .await
     }
@@ -581,14 +647,13 @@ impl Session {
     async fn worker(self) {
         loop {
             let listener = self.hub.work.listen();
+            // Some(slots made) when closing with nothing left to do.
+            let mut closing = None;
             let batch: Option<Vec<Command>> = {
                 let mut local = self.hub.lock();
                 if local.queue.is_empty() {
                     if local.closed {
-                        local.worker_done = true;
-                        drop(local);
-                        self.hub.done.notify(usize::MAX);
-                        return;
+                        closing = Some(local.slots);
                     }
                     None
                 } else {
@@ -603,6 +668,12 @@ impl Session {
                     Some(batch)
                 }
             };
+            if let Some(slots) = closing {
+                self.drop_records(slots).await;
+                self.hub.lock().worker_done = true;
+                self.hub.done.notify(usize::MAX);
+                return;
+            }
             let Some(batch) = batch else {
                 listener.await;
                 continue;
@@ -611,14 +682,25 @@ impl Session {
             for command in batch {
                 match command {
                     Command::Arrive(id) => arrivals.push(id),
-                    Command::Withdraw(id) => {
-                        self.retry_until_lease(|| self.withdraw_call(&id)).await
+                    // The slot is free again once the call is in; if it never gets in, the slot
+                    // is not reused (its record is swept).
+                    Command::Withdraw(id, slot) => {
+                        if self
+                            .retry_until_lease(|| self.withdraw_call(&id, &slot))
+                            .await
+                        {
+                            self.hub.free_slot(slot);
+                        }
                     }
-                    Command::Release(id, epoch) => {
-                        self.retry_until_lease(|| async {
-                            self.release(&id, &epoch).await.map(drop)
-                        })
-                        .await
+                    Command::Release(id, slot, epoch) => {
+                        if self
+                            .retry_until_lease(|| async {
+                                self.release(&id, &slot, &epoch).await.map(drop)
+                            })
+                            .await
+                        {
+                            self.hub.free_slot(slot);
+                        }
                     }
                     Command::Panicked => {
                         self.retry_until_lease(|| async {
@@ -627,7 +709,7 @@ impl Session {
                                 _ => scripts::bad_reply("control"),
                             })
                         })
-                        .await
+                        .await;
                     }
                 }
             }
@@ -642,7 +724,30 @@ impl Session {
 
     /// Retries a call that must reach Redis (a withdrawal) for up to one lease; after that the
     /// arrival's lease has lapsed and it is lost anyway.
-    async fn retry_until_lease<T, F, Fut>(&self, mut call: F)
+    /// Closing: deletes the records in the handle's slots (best effort: what is left is swept
+    /// a TTL later). Nothing else refers to them: the state's entries and generation records
+    /// hold what the other handles need.
+    async fn drop_records(&self, slots: usize) {
+        if slots == 0 {
+            return;
+        }
+        let mut hdel = redis::cmd("HDEL");
+        hdel.arg(&self.config.keys.state);
+        for k in 0..slots {
+            hdel.arg(format!("{}.{k}", self.hub.token));
+        }
+        let mut conn = self.conn.clone();
+        let _ = self
+            .rt
+            .bounded(
+                self.config.call_timeout(),
+                hdel.query_async::<Value>(&mut conn),
+            )
+            .await;
+    }
+
+    /// Returns whether the call got in.
+    async fn retry_until_lease<T, F, Fut>(&self, mut call: F) -> bool
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = RedisResult<T>>,
@@ -650,18 +755,19 @@ impl Session {
         let start = Instant::now();
         while call().await.is_err() {
             if start.elapsed() > self.config.lease {
-                return;
+                return false;
             }
             self.rt.sleep(self.config.retry_pause()).await;
         }
+        true
     }
 
     async fn arrive_until_lease(&self, id: Arc<str>) {
         loop {
-            if !self.hub.awaits_arrival(&id) {
+            let Some(slot) = self.hub.awaits_arrival(&id) else {
                 return; // dropped meanwhile (its withdrawal is queued), or ended
-            }
-            match self.arrive_call(&id).await {
+            };
+            match self.arrive_call(&id, &slot).await {
                 Ok((epoch, status)) => {
                     let status = match status {
                         Status::Mismatch(found) => {
@@ -709,13 +815,13 @@ impl Session {
                 break;
             }
             due = Instant::now() + self.config.renew_every();
-            let ids: Vec<(Arc<str>, String)> = {
+            let ids: Vec<(Arc<str>, Arc<str>, String)> = {
                 let local = self.hub.lock();
                 local
                     .entries
                     .iter()
                     .filter(|(_, e)| e.error.is_none() && e.status.rank() < FINAL)
-                    .filter_map(|(id, e)| Some((id.clone(), e.epoch.clone()?)))
+                    .filter_map(|(id, e)| Some((id.clone(), e.slot.clone()?, e.epoch.clone()?)))
                     .collect()
             };
             if ids.is_empty() {
@@ -725,8 +831,8 @@ impl Session {
             invocation
                 .arg(self.config.ttl_ms())
                 .arg(self.config.lease_ms());
-            for (id, _) in &ids {
-                invocation.arg(&**id);
+            for (id, slot, _) in &ids {
+                invocation.arg(&**slot).arg(&**id);
             }
             match self.call(&mut invocation).await {
                 Ok(reply) => {
@@ -734,7 +840,7 @@ impl Session {
                         continue;
                     };
                     let epoch = fields.first().and_then(|v| scripts::text(v).ok());
-                    for ((id, arrived_under), value) in ids.iter().zip(&fields[1..]) {
+                    for ((id, _, arrived_under), value) in ids.iter().zip(&fields[1..]) {
                         let status = match scripts::items(value).and_then(scripts::status) {
                             Ok(status) => status,
                             Err(_) => continue,
@@ -749,7 +855,7 @@ impl Session {
                 }
                 Err(error) => {
                     due = Instant::now() + self.config.retry_pause();
-                    for (id, _) in &ids {
+                    for (id, _, _) in &ids {
                         if self.hub.failed(id, self.config.lease) {
                             self.hub.set_error(id, RedisWaitError::Redis(error.clone()));
                         }

@@ -192,9 +192,10 @@ impl<'a> RedisWait<'a> {
                                 return self.finish(Err(RedisWaitError::Redis(error)));
                             }
                             let (s, id, epoch) = (session.clone(), id.clone(), epoch.clone());
+                            let slot = s.hub.slot(&id).unwrap_or_default();
                             *call = Box::pin(async move {
                                 s.rt.sleep(s.config.retry_pause()).await;
-                                s.release(&id, &epoch).await
+                                s.release(&id, &slot, &epoch).await
                             });
                             continue;
                         }
@@ -253,10 +254,11 @@ impl<'a> RedisWait<'a> {
             }
         }
         let (s, i, e) = (session.clone(), id.clone(), epoch.clone());
+        let slot = session.hub.slot(&id).unwrap_or_default();
         self.state = State::Releasing {
             id,
             epoch,
-            call: Box::pin(async move { s.release(&i, &e).await }),
+            call: Box::pin(async move { s.release(&i, &slot, &e).await }),
             failing_since: None,
         };
     }
@@ -265,10 +267,11 @@ impl<'a> RedisWait<'a> {
     fn expire(&mut self, id: Arc<str>) {
         let session = self.barrier.session.clone();
         let epoch = session.hub.epoch(&id).unwrap_or_default();
+        let slot = session.hub.slot(&id).unwrap_or_default();
         let i = id.clone();
         self.state = State::Expiring {
             id,
-            call: Box::pin(async move { session.expire(&i, &epoch).await }),
+            call: Box::pin(async move { session.expire(&i, &slot, &epoch).await }),
         };
     }
 

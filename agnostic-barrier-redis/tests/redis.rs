@@ -12,8 +12,7 @@ use futures_lite::future;
 /// The ACL line the crate's docs give (README "Redis permissions").
 const ACL: &str = "on >pw resetkeys ~agnostic-barrier:* resetchannels &agnostic-barrier:* \
     -@all +evalsha +script|load +subscribe +unsubscribe +publish +ping +hello +client \
-    +time +exists +get +mget +set +del +pexpireat +hget +hmget +hset +hdel +zadd +zrem \
-    +zrangebyscore";
+    +time +pexpireat +hget +hmget +hset +hdel +hgetall";
 
 fn acl_setuser(server: &RedisServer, user: &str, rules: &str) {
     let mut args = vec!["ACL", "SETUSER", user];
@@ -33,7 +32,9 @@ async fn keys_and_channel_live_under_the_prefix_with_ttls() {
     })
     .await;
     let keys: Vec<String> = server.cmd(&["KEYS", "*"]).unwrap();
-    assert!(keys.len() >= 3, "{keys:?}");
+    // The state hash and the broken generation's record (a generation released by its
+    // completing arrival needs no key of its own).
+    assert!(keys.len() >= 2, "{keys:?}");
     for key in &keys {
         assert!(key.starts_with("agnostic-barrier:{jobs}:"), "{key}");
         let ttl: i64 = server.cmd(&["PTTL", key]).unwrap();
