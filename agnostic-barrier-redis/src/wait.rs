@@ -63,6 +63,7 @@ enum State {
     },
     /// The action panicked; breaking the barrier before the panic resumes.
     Panicked {
+        id: Arc<str>,
         call: BoxFuture<Result<(), RedisWaitError>>,
         payload: Option<Box<dyn Any + Send>>,
     },
@@ -203,10 +204,12 @@ impl<'a> RedisWait<'a> {
                     session.hub.forget(id);
                     return self.finish(outcome(status));
                 }
-                State::Panicked { call, payload } => {
+                State::Panicked { id, call, payload } => {
                     if call.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
+                    // The break is in Redis: the lease may stop now.
+                    session.hub.forget(id);
                     let payload = payload.take().expect("the panic resumes once");
                     self.state = State::Done;
                     panic::resume_unwind(payload);
@@ -245,8 +248,10 @@ impl<'a> RedisWait<'a> {
             let mut action = action.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| (*action)())) {
                 drop(action);
-                session.hub.forget(&id);
+                // The lease goes on being renewed until the break reaches Redis: if it lapsed
+                // first, the others would see `PartyLost` instead of `ActionPanicked`.
                 self.state = State::Panicked {
+                    id,
                     call: Box::pin(async move { session.control("panicked").await }),
                     payload: Some(payload),
                 };
@@ -308,7 +313,10 @@ impl Drop for RedisWait<'_> {
         match std::mem::replace(&mut self.state, State::Done) {
             State::Waiting { id, .. } | State::Expiring { id, .. } => hub.abandon(&id),
             State::Releasing { id, epoch, .. } => hub.release_later(id, epoch),
-            State::Panicked { .. } => hub.panicked_later(),
+            State::Panicked { id, .. } => {
+                hub.forget(&id);
+                hub.panicked_later();
+            }
             State::Unpolled | State::Done => {}
         }
     }
