@@ -161,6 +161,23 @@ impl<'a> BarrierWait<'a> {
         cx: &mut Context<'_>,
         name: &str,
     ) -> Poll<Result<BarrierWaitResult, WaitError>> {
+        // The common cases first, lean: a released party, and an arrival without the lock.
+        match &self.state {
+            WaitState::Waiting { ticket, .. } => {
+                if let Some(result) = self.barrier.released(ticket) {
+                    self.state = WaitState::Done;
+                    return Poll::Ready(Ok(result));
+                }
+            }
+            WaitState::Unpolled => {
+                if let Some(ticket) = self.barrier.fast.try_arrive() {
+                    if !self.seated(ticket, cx) {
+                        return Poll::Pending;
+                    } // else look at the ticket below
+                }
+            }
+            _ => {}
+        }
         match self.poll_barrier(cx, name) {
             Polled::Orphan(seal) => {
                 // A sealed generation whose parties all gave up: complete it first (SPEC rule
@@ -175,6 +192,26 @@ impl<'a> BarrierWait<'a> {
             }
             polled => self.settle(polled),
         }
+    }
+
+    /// Arrived without the lock: records it (from here on a drop withdraws it), then leaves the
+    /// waker in the party's slot. The clone is user code, made after arriving: if it panics,
+    /// the arrival is withdrawn with the future. Returns whether to look at the ticket before
+    /// sleeping.
+    fn seated(&mut self, ticket: Ticket, cx: &mut Context<'_>) -> bool {
+        self.state = WaitState::Waiting {
+            ticket,
+            timer: None,
+        };
+        let waker = cx.waker().clone();
+        let WaitState::Waiting { ticket, .. } = &self.state else {
+            unreachable!("just set")
+        };
+        let (stale, check) = self.barrier.seat(ticket, waker);
+        if let Some(stale) = stale {
+            stale.wake(); // an ended generation's party, not woken yet
+        }
+        check
     }
 
     /// One look at the barrier: arrives if this wait has not, else polls its ticket.
@@ -219,6 +256,10 @@ impl<'a> BarrierWait<'a> {
         match polled {
             Polled::Pending if matches!(self.state, WaitState::Ready(_)) => self.take_ready(),
             Polled::Pending => Poll::Pending,
+            Polled::Ready(result, None) => {
+                self.state = WaitState::Done;
+                Poll::Ready(result)
+            }
             Polled::Ready(result, woken) => self.finish(result, woken),
             Polled::Lead(seal) => {
                 // Done first: if the action panics, this party has nothing left to withdraw.
@@ -317,6 +358,9 @@ impl From<Kept> for WaitState {
 // live in a plain `Drop` rather than `PinnedDrop`.
 impl Drop for BarrierWait<'_> {
     fn drop(&mut self) {
+        if matches!(self.state, WaitState::Done | WaitState::Unpolled) {
+            return; // the common case: nothing to withdraw or keep
+        }
         let kept = match mem::replace(&mut self.state, WaitState::Done) {
             WaitState::Waiting { ticket, .. } => match self.party {
                 Some(_) => self.barrier.keep(ticket, self.revocable),

@@ -52,9 +52,9 @@ pub(crate) struct Seats {
     pub(crate) sitting: usize,
     /// Arrivals seated so far, for their stamps.
     stamps: u64,
-    /// Indices `unseated..high` were taken on the lock-free path (see `absorb`): their parties
-    /// wait, with their wakers in their slots, and `seats` does not show them yet.
-    unseated: usize,
+    /// Indices `unseated.start..unseated.end` were taken on the lock-free path (see `absorb`):
+    /// their parties wait, with their wakers in their slots, and `seats` does not show them yet.
+    unseated: core::ops::Range<usize>,
     /// One past the highest index handed out in this generation (it outlives a relabel).
     pub(crate) span: usize,
 }
@@ -67,7 +67,7 @@ impl Seats {
             seats: Vec::new(),
             sitting: 0,
             stamps: 0,
-            unseated: 0,
+            unseated: 0..0,
             span: 0,
         }
     }
@@ -90,9 +90,7 @@ impl Seats {
     /// Hands out an index: a given-back one if any, else the next fresh one.
     pub(crate) fn take(&mut self) -> usize {
         self.free.pop().unwrap_or_else(|| {
-            self.seat_all();
             self.high += 1;
-            self.unseated = self.high; // taken under the lock: seated by its party
             self.span = self.span.max(self.high);
             self.high - 1
         })
@@ -104,7 +102,14 @@ impl Seats {
     /// generation that is simply released never needs them.
     pub(crate) fn absorb(&mut self, arrived: usize) {
         debug_assert!(self.free.is_empty() && arrived >= self.high);
-        // Seats `unseated..high` may be pending from an earlier absorb: the ranges join up.
+        if self.unseated.is_empty() {
+            self.unseated = self.high..arrived;
+        } else {
+            // Pending from an earlier absorb, with nothing taken since (`thaw` seats them all
+            // before the path reopens otherwise): the ranges join up.
+            debug_assert_eq!(self.unseated.end, self.high);
+            self.unseated.end = arrived;
+        }
         self.sitting += arrived - self.high;
         self.high = arrived;
         self.span = self.span.max(arrived);
@@ -112,14 +117,14 @@ impl Seats {
 
     /// Fills in the seats of the parties that arrived on the lock-free path, in index order
     /// (their arrival order).
-    fn seat_all(&mut self) {
-        if self.unseated >= self.high {
+    pub(crate) fn seat_all(&mut self) {
+        if self.unseated.is_empty() {
             return;
         }
-        if self.high > self.seats.len() {
-            self.seats.resize_with(self.high, Seat::default);
+        if self.unseated.end > self.seats.len() {
+            self.seats.resize_with(self.unseated.end, Seat::default);
         }
-        for index in self.unseated..self.high {
+        for index in core::mem::replace(&mut self.unseated, 0..0) {
             self.seats[index] = Seat {
                 waker: None,
                 waiting: true,
@@ -128,7 +133,6 @@ impl Seats {
             };
             self.stamps += 1;
         }
-        self.unseated = self.high;
     }
 
     /// Takes back the index of a party that withdrew (its seat already left).
@@ -137,7 +141,6 @@ impl Seats {
         debug_assert!(index < self.high && self.seats.get(index).is_none_or(|s| !s.waiting));
         if index + 1 == self.high {
             self.high -= 1;
-            self.unseated = self.unseated.min(self.high);
         } else {
             self.free.push(index);
         }
@@ -145,7 +148,7 @@ impl Seats {
 
     /// Seats a waiting party at `index` with its waker (`None`: a thread on the condvar).
     pub(crate) fn sit(&mut self, index: usize, waker: Option<Waker>) {
-        self.seat_all();
+        // Taken under the lock, outside any pending lock-free range (those are seated later).
         if index >= self.seats.len() {
             self.seats.resize_with(index + 1, Seat::default);
         }
@@ -217,10 +220,10 @@ impl Seats {
     /// changes (`(from, to)`); the seats stay where they are. Allocates only when it changes any.
     pub(crate) fn relabel(&mut self, parties: usize) -> Vec<(usize, usize)> {
         debug_assert_eq!(self.arrived(), parties);
-        self.seat_all();
         if self.high <= parties {
             return Vec::new();
         }
+        self.seat_all();
         let mut is_free = vec![false; self.high];
         for &index in &self.free {
             is_free[index] = true;
@@ -252,7 +255,7 @@ impl Seats {
         self.free.clear();
         self.sitting = 0;
         self.stamps = 0;
-        self.unseated = 0;
+        self.unseated = 0..0;
         self.span = 0;
     }
 }

@@ -158,6 +158,37 @@ impl Slots {
             .expect("slots are reserved before use")
     }
 
+    /// Calls `f` with each of slots `0..n` that was ever made, in order.
+    pub(crate) fn each(&self, n: usize, mut f: impl FnMut(&Slot)) {
+        if n <= FIRST {
+            // The common case: one chunk.
+            #[cfg(not(loom))]
+            if let Some(slots) = self.chunks[0].get() {
+                slots[..n].iter().for_each(f);
+            }
+            #[cfg(not(loom))]
+            return;
+        }
+        let mut start = 0;
+        for chunk in 0..CHUNKS {
+            if start >= n {
+                return;
+            }
+            let len = chunk_len(chunk);
+            let take = len.min(n - start);
+            #[cfg(not(loom))]
+            let Some(slots) = self.chunks[chunk].get() else {
+                return; // later chunks were never made either
+            };
+            #[cfg(loom)]
+            let Some(slots) = lock(&self.chunks[chunk]).clone() else {
+                return;
+            };
+            slots[..take].iter().for_each(&mut f);
+            start += len;
+        }
+    }
+
     /// Calls `f` with slot `index` if it was ever made (a slot never made holds no waker).
     pub(crate) fn with_existing<R>(&self, index: usize, f: impl FnOnce(&Slot) -> R) -> Option<R> {
         let (chunk, offset) = place(index);

@@ -302,6 +302,9 @@ impl Barrier {
             return;
         }
         self.fast.slots.reserve(st.parties);
+        // At most one range of lock-free arrivals waits to be seated (`Seats::absorb`).
+        st.current.seats.seat_all();
+        let current = &st.current;
         self.fast
             .thaw(current.epoch, st.generation, st.parties, arrived);
     }
@@ -312,22 +315,26 @@ impl Barrier {
     /// parties all gave up is handed to the caller first (`Arrival::Orphan`).
     pub(crate) fn enter(&self, waker: Option<Waker>) -> Arrival {
         if let Some(ticket) = self.fast.try_arrive() {
-            return self.seated(ticket, waker);
+            let (stale, check) = match waker {
+                Some(waker) => self.seat(&ticket, waker),
+                // A thread that waits on the condvar, which the lock orders.
+                None => (None, false),
+            };
+            return Arrival::Wait {
+                ticket,
+                stale,
+                check,
+            };
         }
         self.enter_locked(waker)
     }
 
-    /// A party arrived on the lock-free path: it leaves its waker in its slot, then looks
-    /// whether its generation ended meanwhile (its release may have passed the slot before).
-    fn seated(&self, ticket: Ticket, waker: Option<Waker>) -> Arrival {
-        let Some(waker) = waker else {
-            // A thread that waits on the condvar, which the lock orders.
-            return Arrival::Wait {
-                ticket,
-                stale: None,
-                check: false,
-            };
-        };
+    /// A party that arrived on the lock-free path (`Fast::try_arrive`) leaves its waker in its
+    /// slot, then looks whether its generation ended (its release may have passed the slot
+    /// before) or its leader was summoned. Returns an ended generation's waker found in the
+    /// slot, to wake once the party's state is recorded, and whether to look again before
+    /// sleeping (`Arrival::Wait`'s `stale` and `check`).
+    pub(crate) fn seat(&self, ticket: &Ticket, waker: Waker) -> (Option<Waker>, bool) {
         let (stale, late) = match self
             .fast
             .slots
@@ -336,16 +343,10 @@ impl Barrier {
             Registered::Yes(stale) => (stale, false),
             Registered::Late => (None, true),
         };
-        // After the waker is in the slot, look at what may have been announced before: the
-        // generation's end, or a summons (a departure may have sealed it with this party as its
-        // leader). Both are published before the slot is visited.
+        // Both the end and a summons are published before the slot is visited.
         let check =
             late || self.ends.seen(ticket.epoch) != Seen::Open || self.ends.summoned(ticket.epoch);
-        Arrival::Wait {
-            ticket,
-            stale,
-            check,
-        }
+        (stale, check)
     }
 
     fn enter_locked(&self, waker: Option<Waker>) -> Arrival {

@@ -41,6 +41,16 @@ impl Barrier {
         }
     }
 
+    /// The party's result, if its generation was released and its index needs no record: the
+    /// common case, from two atomic loads.
+    pub(crate) fn released(&self, ticket: &Ticket) -> Option<BarrierWaitResult> {
+        (self.ends.seen(ticket.epoch) == Seen::Released).then_some(BarrierWaitResult {
+            index: ticket.index,
+            generation: ticket.generation,
+            leader: ticket.leader,
+        })
+    }
+
     /// Whether a waiting party's generation has ended (without spending its ticket).
     #[cfg(feature = "std")]
     pub(crate) fn has_ended(&self, ticket: &Ticket) -> bool {

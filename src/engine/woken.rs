@@ -12,8 +12,9 @@ use crate::Barrier;
 
 /// How many wakers `Woken` holds inline. Up to this many it needs no vector, so releasing a
 /// small generation takes the lock once; larger generations borrow the state's spare vector and
-/// give it back after waking.
-const INLINE: usize = 8;
+/// give it back after waking. (Generations whose parties arrived on the lock-free path leave
+/// their wakers in slots, harvested after the lock; this is for the others, and a summons.)
+const INLINE: usize = 2;
 
 /// Wakers to wake once the lock is released: waking runs executor code (and can be slow, one
 /// per party), which must not run while arrivals wait for the lock.
@@ -110,16 +111,12 @@ impl Woken {
             wake(waker);
         }
         if let Some((epoch, span)) = self.harvest {
-            let slots = &barrier.fast.slots;
-            for index in 0..span {
-                // A slot a later generation took over was emptied by the party that took it.
-                if let Some(waker) = slots
-                    .with_existing(index, |slot| slot.take(epoch))
-                    .flatten()
-                {
+            // A slot a later generation took over was emptied by the party that took it.
+            barrier.fast.slots.each(span, |slot| {
+                if let Some(waker) = slot.take(epoch) {
                     wake(waker);
                 }
-            }
+            });
         }
         if self.lent {
             let mut st = barrier.peek_state();
