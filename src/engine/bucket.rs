@@ -59,7 +59,9 @@ impl Bucket {
     /// Seals it, full with `parties`: `leader` completes it (SPEC rules 4 and 19).
     pub(crate) fn seal(&mut self, parties: usize, leader: Lead) {
         debug_assert!(!self.is_sealed() && leader != Lead::Filling);
-        self.relabel = self.seats.relabel(parties);
+        if self.seats.high() > parties {
+            self.relabel = self.seats.relabel(parties);
+        }
         self.lead = leader;
     }
 

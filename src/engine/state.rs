@@ -131,9 +131,10 @@ impl State {
     /// it gave up), wake the parties of the following generations: the first of them to poll
     /// completes it, as does the next arrival (SPEC rule 19). Taken wakers are registered again
     /// by their parties' next poll.
+    #[inline]
     pub(crate) fn summon(&mut self, woken: &mut Woken, barrier: &Barrier) {
-        if self.acting {
-            return; // summoned when the running action returns
+        if self.acting || !matches!(self.current.lead, Lead::Awaiting(_)) {
+            return; // nothing to summon, or summoned when the running action returns
         }
         match self.current.lead {
             Lead::Awaiting(Some(leader)) => {

@@ -107,8 +107,10 @@ impl Woken {
         for waker in self.few[..self.n_few].iter_mut().filter_map(Option::take) {
             wake(waker);
         }
-        for waker in self.many.drain(..).filter_map(|seat| seat.waker) {
-            wake(waker);
+        if !self.many.is_empty() {
+            for waker in self.many.drain(..).filter_map(|seat| seat.waker) {
+                wake(waker);
+            }
         }
         if let Some((epoch, span)) = self.harvest {
             // A slot a later generation took over was emptied by the party that took it.
