@@ -35,8 +35,9 @@
 //! disturbed (see [`ActionSeen`]) is checked without them (distinct tasks and indices, at most
 //! one leader). A party's pass is never lost, so only the anonymous waits and tokens dropped may
 //! account for missing passes; with only parties, every generation must pass every party.
-//! A known bug (`tests/parties_bugs.rs`: the leader of a generation sealed by a departure can
-//! keep an index at or above its parties) is counted and printed rather than failed.
+//! Every index, the leader's too (a leader that completes its generation after it was sealed by
+//! a departure or behind another gets its relabeled index), must be below that generation's
+//! parties.
 //!
 //! Seeds are fixed (`STRESS_SEED` overrides them) and printed with every failure; the scheduling
 //! of course is not deterministic. Run with `cargo test --release --test stress -- --nocapture`
@@ -820,8 +821,8 @@ async fn churner<R: Runtime>(s: Arc<Shared>, id: usize, holds_party: bool) -> St
 }
 
 /// Checks everything recorded; returns `(generations fully reported, partly reported, actions
-/// not checked because disturbed, leaders with a stranded index)` and the violations.
-fn verify(s: &Shared, stats: &Stats) -> ((usize, usize, usize, usize), Vec<String>) {
+/// not checked because disturbed)` and the violations.
+fn verify(s: &Shared, stats: &Stats) -> ((usize, usize, usize), Vec<String>) {
     let mut bad = s.violations.lock().unwrap().clone();
     let passes = s.passes.lock().unwrap();
     let actions = s.actions.lock().unwrap();
@@ -851,30 +852,10 @@ fn verify(s: &Shared, stats: &Stats) -> ((usize, usize, usize, usize), Vec<Strin
     // Passes missing beyond the dropped waits that may have lost them, by the end of their
     // generation's action: for abandoned tokens to account for.
     let mut shortfalls: Vec<(u64, usize, u64)> = Vec::new();
-    let mut stranded = 0;
     for (&generation, passed) in passes.iter() {
         let n = parties_of(generation);
         // Without the generation's parties, no index reaches the number of tasks.
         let p = n.unwrap_or(s.tasks);
-        // A known bug (tests/parties_bugs.rs, `bug_stranded_leader_keeps_an_index_out_of_range`):
-        // the leader of a generation sealed by a departure (or behind another) keeps a seat
-        // departures left at or above its parties. Counted, and checked as if it had the index
-        // the generation lacks (the one the barrier relabeled its seat to).
-        let mut fixed;
-        let mut passed = passed;
-        let stranded_leader = passed.iter().position(|&(_, index, leader, _)| {
-            leader && s.dynamic() && n.is_some_and(|n| index as usize >= n)
-        });
-        if let Some(leader) = stranded_leader {
-            stranded += 1;
-            let used: HashSet<u32> = passed.iter().map(|&(_, index, ..)| index).collect();
-            let lacking = (0..p as u32)
-                .find(|i| !used.contains(i))
-                .unwrap_or(u32::MAX);
-            fixed = passed.clone();
-            fixed[leader].1 = lacking;
-            passed = &fixed;
-        }
         let tasks: HashSet<u32> = passed.iter().map(|&(task, ..)| task).collect();
         let indices: HashSet<u32> = passed.iter().map(|&(_, index, ..)| index).collect();
         let leaders = passed.iter().filter(|&&(_, _, leader, _)| leader).count();
@@ -1001,7 +982,7 @@ fn verify(s: &Shared, stats: &Stats) -> ((usize, usize, usize, usize), Vec<Strin
             s.barrier.parties()
         ));
     }
-    ((full, partial, disturbed, stranded), bad)
+    ((full, partial, disturbed), bad)
 }
 
 /// The runs of the action (by their `ended` stamp) that an abort, reset or breaking timeout may
@@ -1120,13 +1101,12 @@ where
         for one in &all {
             stats.add(one);
         }
-        let ((full, partial, disturbed, stranded), bad) = verify(&s, &stats);
+        let ((full, partial, disturbed), bad) = verify(&s, &stats);
         generations += full + partial;
         let comings = if parties == 0 {
             format!(
                 ", {} split-phase arrivals, {} party waits dropped (pass kept), {} leaves and \
-                 comebacks, {} panicking parties, {stranded} leaders with a stranded index \
-                 (known bug, tests/parties_bugs.rs)",
+                 comebacks, {} panicking parties",
                 stats.split, stats.kept, stats.churns, stats.panics
             )
         } else {
