@@ -30,11 +30,9 @@
 //! - A leader that gives up hands the lead to the party of its generation that arrived last among
 //!   those still polling; a `Party` whose wait was dropped with its arrival kept (rule 16) is
 //!   idle until a wait of it polls again, and takes the lead only if no party is polling; with
-//!   nobody waiting at all, the next poll or arrival completes the generation. (The barrier
-//!   still treats such a party as idle when it waits again but its waker was taken to wake it,
-//!   or its new wait's first poll completed an abandoned generation: the two ignored `BUG`
-//!   tests in `tests/parties_bugs.rs`. The default seed and case count do not reach them;
-//!   `MODEL_SEED=1 MODEL_CASES=2000000` does, and fails, as it should.)
+//!   nobody waiting at all, the next poll or arrival completes the generation. (Two ways the
+//!   barrier once kept such a party idle after it polled again are regressions in
+//!   `tests/parties_bugs.rs`; `MODEL_SEED=1 MODEL_CASES=2000000` reached the first.)
 //! - A `Party` that leaves with a kept arrival in the generation being filled departs from the
 //!   next one: its arrival still counts where it was made, and `parties()` goes down once that
 //!   generation is sealed or ends.

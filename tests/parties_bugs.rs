@@ -1,12 +1,9 @@
 //! Bugs the model test (`tests/model.rs`) found in the parties of SPEC rules 14-19, each
-//! reduced to a minimal hand-polled reproduction.
-//!
-//! The first three were fixed in 41f2a78 and stay as regressions (the model checks them too,
-//! with no case left out). The ones marked `#[ignore = "BUG: ..."]` are open: the barrier
-//! differs there from what the model encodes (SPEC rule 19 as refined for the hand-over: the
-//! lead goes to the party that arrived last among those still polling, a party whose wait was
-//! dropped and kept being idle until it waits again). Run them with
-//! `cargo test --test parties_bugs -- --ignored`.
+//! reduced to a minimal hand-polled reproduction, kept as regressions (the model checks them
+//! too). The first three were fixed in 41f2a78; the two hand-over ones (the lead goes to the
+//! party that arrived last among those still polling, a party whose wait was dropped and kept
+//! being idle until it polls again) were fixed with them, when polling under the lock started
+//! to clear the idle flag.
 
 #[macro_use]
 mod common;
@@ -142,7 +139,6 @@ fn bug_queued_leader_keeps_an_index_out_of_range() {
 /// `Lead::Awaiting(None)`) took the party's waker out of its seat to wake it, so until it polls
 /// again it looks idle. (Clearing `idle` when a wait polls the ticket would fix it.)
 #[test]
-#[ignore = "BUG: a lead given up passes over a kept arrival that waits again, once its waker was taken to wake it"]
 fn bug_hand_over_passes_over_a_party_waiting_again_once_woken() {
     let barrier = Barrier::new(2);
     let mut a = spawn(barrier.wait());
@@ -175,7 +171,6 @@ fn bug_hand_over_passes_over_a_party_waiting_again_once_woken() {
 /// returns before it leaves the party's waker (`Polled::Orphan` in `Barrier::check`,
 /// `src/engine/ticket.rs`), so its seat still looks idle, and z's lead goes to x.
 #[test]
-#[ignore = "BUG: a lead given up passes over a kept arrival whose new wait completed an abandoned generation"]
 fn bug_hand_over_passes_over_a_party_whose_wait_completed_an_abandoned_generation() {
     let barrier = Barrier::new(2);
     let mut a = spawn(barrier.wait());

@@ -105,6 +105,9 @@ impl Barrier {
         if let Some(signal) = self.ended(ticket, Some(st)) {
             return Some(Polled::Ready(self.outcome(ticket, signal), None));
         }
+        // It polls: it is no longer idle, even before its waker is back in its seat (a kept
+        // arrival waited on again is "still waiting" for a hand-over, SPEC rule 19).
+        st.bucket(ticket.epoch).seats.seat_mut(ticket.index).idle = false;
         if let Some(seal) = self.claim_lead(st, ticket) {
             return Some(Polled::Lead(seal));
         }
