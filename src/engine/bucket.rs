@@ -31,8 +31,9 @@ pub(crate) struct Bucket {
     /// stranded a seat.
     pub(crate) relabel: Vec<(usize, usize)>,
     /// Its parties' wakers are in the barrier's slots (it was the current generation from the
-    /// start, so parties may arrive on the lock-free path), not in `seats`. A generation that
-    /// filled while an earlier one completed keeps its wakers in `seats`.
+    /// start, and started while the lock was contended: `State::next_in_slots`), so parties
+    /// may arrive on the lock-free path; otherwise they are in `seats`, as in a generation that
+    /// filled while an earlier one completed.
     pub(crate) slots: bool,
 }
 
@@ -124,8 +125,14 @@ impl Bucket {
     }
 
     /// Ends this bucket's generation, handing its wakers to `woken`, and reopens it empty as
-    /// generation `epoch` (its wakers in slots, as a generation that starts as the current one).
-    pub(crate) fn end(&mut self, epoch: u64, woken: &mut Woken, spare: &mut Vec<Seat>) {
+    /// generation `epoch`, its wakers in slots if `in_slots` (see `State::next_in_slots`).
+    pub(crate) fn end(
+        &mut self,
+        epoch: u64,
+        in_slots: bool,
+        woken: &mut Woken,
+        spare: &mut Vec<Seat>,
+    ) {
         if self.slots {
             // Harvested from the slots once the lock is released.
             woken.harvest(self.epoch, self.seats.span);
@@ -137,6 +144,6 @@ impl Bucket {
         self.lead = Lead::Filling;
         self.relabel.clear();
         self.epoch = epoch;
-        self.slots = true;
+        self.slots = in_slots;
     }
 }

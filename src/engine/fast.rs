@@ -119,6 +119,11 @@ impl Fast {
     /// Stops the lock-free path (the caller holds the state's lock); returns the fast arrivals
     /// counted since the last `thaw`, if the path was open.
     pub(crate) fn freeze(&self) -> Option<usize> {
+        // Only lock holders set or clear `SLOW`, and the last one to change it came before the
+        // caller's lock: if it is set, nobody arrives here until the caller clears it.
+        if self.word.0.load(Ordering::Relaxed) & SLOW != 0 {
+            return None;
+        }
         // Acquire: pairs with the release of the exchanges that counted these arrivals.
         let word = self.word.0.fetch_or(SLOW, Ordering::AcqRel);
         (word & SLOW == 0).then_some((word & COUNT) as usize)

@@ -14,7 +14,9 @@
 //!   a slot of its own, tagged with its generation's epoch. Taking the lock sets `SLOW` and
 //!   counts those arrivals into the seats; releasing it reopens the path if the generation
 //!   allows. The last arrival of a generation always takes the lock, so completion stays where
-//!   it was.
+//!   it was. The path opens only for generations of 3 or more parties that start while the
+//!   lock is contended (found held by another thread within the last 16 generations,
+//!   `State::contention`): uncontended, the locked arrival is cheaper than a slot.
 //! - **Seats** (`seats.rs`, `bucket.rs`). Each generation (a *bucket*) hands out arrival indices
 //!   as seats. A withdrawn party gives its index back to the next arrival, and sealing gives
 //!   parties that departures stranded above the final count the free indices below it: a

@@ -13,9 +13,17 @@ use crate::engine::ends::{relabeled, Records};
 use crate::engine::fast::MAX_PARTIES;
 use crate::engine::seats::Seat;
 use crate::engine::slots::Registered;
-use crate::engine::sync::{lock, MutexGuard, Ordering};
+use crate::engine::sync::{lock, lock_contended, MutexGuard, Ordering};
 use crate::engine::woken::Woken;
 use crate::{Barrier, BarrierWaitResult};
+
+/// Generations that keep their wakers in slots, so that parties may arrive without the lock,
+/// after the lock was last found held by another thread (see `State::contention`).
+const CONTENDED_GENERATIONS: u32 = 16;
+
+/// Generations of fewer parties always arrive under the lock: with two parties only one
+/// arrival could skip it, and the slots cost more than they save.
+const SLOTS_MIN_PARTIES: usize = 3;
 
 /// The state behind the barrier's lock.
 #[derive(Debug)]
@@ -51,6 +59,12 @@ pub(crate) struct State {
     /// from the next generation on, once this one is sealed or ends (a party is not taken off
     /// a generation it arrived in).
     pub(crate) deferred: usize,
+    /// Generations left before the lock-free arrival path closes, unless the lock is found
+    /// contended again (which sets it back to `CONTENDED_GENERATIONS`). The path saves the
+    /// lock's contention when parties arrive on several threads at once, but costs a slot lock
+    /// per waiting party and a harvest per release: on one thread, or with arrivals spread out
+    /// in time, the plain locked arrival is cheaper (issue 12's measurements).
+    pub(crate) contention: u32,
 }
 
 impl State {
@@ -67,7 +81,15 @@ impl State {
             blocked: 0,
             acting: false,
             deferred: 0,
+            contention: CONTENDED_GENERATIONS,
         }
+    }
+
+    /// Whether the generation starting now keeps its wakers in slots (and so may open the
+    /// lock-free arrival path): while the lock was recently contended (see `contention`).
+    fn next_in_slots(&mut self) -> bool {
+        self.contention = self.contention.saturating_sub(1);
+        self.contention > 0 && self.parties >= SLOTS_MIN_PARTIES
     }
 
     /// Parties arrived in the generation being filled (all of them while it completes).
@@ -267,7 +289,10 @@ impl Drop for Locked<'_> {
 impl Barrier {
     /// Takes the state's lock to read or change the current generation (see `Locked`).
     pub(crate) fn lock_state(&self) -> Locked<'_> {
-        let mut guard = lock(&self.state);
+        let (mut guard, contended) = lock_contended(&self.state);
+        if contended {
+            guard.contention = CONTENDED_GENERATIONS;
+        }
         self.freeze(&mut guard);
         Locked {
             barrier: self,
@@ -540,11 +565,12 @@ impl Barrier {
         match st.queued.pop_front() {
             Some(next) => {
                 let mut ended = mem::replace(&mut st.current, next);
-                ended.end(0, &mut woken, &mut st.spare);
+                ended.end(0, false, &mut woken, &mut st.spare);
             }
             None => {
                 let epoch = st.new_epoch();
-                st.current.end(epoch, &mut woken, &mut st.spare);
+                let in_slots = st.next_in_slots();
+                st.current.end(epoch, in_slots, &mut woken, &mut st.spare);
             }
         }
         self.ends.ended_below(st.current.epoch);
@@ -561,10 +587,11 @@ impl Barrier {
             st.current.seats.sitting + st.queued.iter().map(|b| b.seats.sitting).sum::<usize>();
         st.records.broken(first_epoch, last_epoch, unread);
         for mut bucket in mem::take(&mut st.queued) {
-            bucket.end(0, &mut woken, &mut st.spare);
+            bucket.end(0, false, &mut woken, &mut st.spare);
         }
         let epoch = st.new_epoch();
-        st.current.end(epoch, &mut woken, &mut st.spare);
+        let in_slots = st.next_in_slots();
+        st.current.end(epoch, in_slots, &mut woken, &mut st.spare);
         st.apply_deferred(self);
         self.ends.broken_below(last_epoch + 1);
         self.ends.ended_below(epoch);
@@ -598,6 +625,61 @@ mod tests {
 
     fn records(barrier: &Barrier) -> usize {
         barrier.lock_state().records.len()
+    }
+
+    /// Completes one generation of `barrier`'s 3 parties, hand-polled on one thread.
+    fn round_of_three(barrier: &Barrier) {
+        let (mut a, mut b) = (barrier.wait(), barrier.wait());
+        assert!(poll(&mut a).is_pending() && poll(&mut b).is_pending());
+        assert!(poll(&mut barrier.wait()).is_ready());
+        assert!(poll(&mut a).is_ready() && poll(&mut b).is_ready());
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // real threads and sleeps
+    fn lock_free_path_closes_without_contention_and_reopens_with_it() {
+        let barrier = Barrier::new(3);
+        round_of_three(&barrier);
+        assert_eq!(
+            barrier.fast.count(),
+            Some(0),
+            "a new barrier starts with the path open"
+        );
+        for _ in 1..super::CONTENDED_GENERATIONS {
+            round_of_three(&barrier);
+        }
+        assert!(
+            barrier.fast.count().is_none(),
+            "closed: one thread never contends"
+        );
+        assert!(!barrier.lock_state().current.slots);
+        round_of_three(&barrier); // still correct with the wakers in seats
+
+        // Another thread finds the lock held: the next generation opens the path again. (The
+        // other thread must try the lock while it is held; each attempt holds it longer.)
+        let contended = (1..=50).any(|attempt| {
+            let held = barrier.peek_state();
+            std::thread::scope(|s| {
+                s.spawn(|| drop(barrier.lock_state()));
+                std::thread::sleep(std::time::Duration::from_millis(attempt));
+                drop(held);
+            });
+            barrier.peek_state().contention == super::CONTENDED_GENERATIONS
+        });
+        assert!(contended, "a lock found held counts as contended");
+        round_of_three(&barrier);
+        assert!(barrier.fast.count().is_some(), "reopened after contention");
+        round_of_three(&barrier);
+    }
+
+    #[test]
+    fn two_parties_always_arrive_under_the_lock_after_the_first_generation() {
+        let barrier = Barrier::new(2);
+        let mut a = barrier.wait();
+        assert!(poll(&mut a).is_pending());
+        assert!(poll(&mut barrier.wait()).is_ready());
+        assert!(barrier.fast.count().is_none());
+        assert!(!barrier.lock_state().current.slots);
     }
 
     #[test]

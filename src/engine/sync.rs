@@ -6,6 +6,7 @@ pub(crate) use loom::sync::{
     atomic::{AtomicU64, AtomicUsize, Ordering},
     Mutex, MutexGuard,
 };
+use std::sync::TryLockError;
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
     atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -25,4 +26,14 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Locks `mutex` as `lock` does; also returns whether another thread held it at the time
+/// (the barrier opens its lock-free arrival path only when that happens: `State::contention`).
+pub(crate) fn lock_contended<T>(mutex: &Mutex<T>) -> (MutexGuard<'_, T>, bool) {
+    match mutex.try_lock() {
+        Ok(guard) => (guard, false),
+        Err(TryLockError::Poisoned(poisoned)) => (poisoned.into_inner(), false),
+        Err(TryLockError::WouldBlock) => (lock(mutex), true),
+    }
 }
