@@ -505,3 +505,34 @@ fn lock_free_arrival_races_a_withdrawal() {
         assert_eq!((barrier.generation(), barrier.n_waiting()), (1, 0));
     });
 }
+
+/// Rules 5, 6 and 10 on the lock-free path: a party arriving without the lock (its waker going
+/// to its slot) races `abort()`, which takes the lock and ends the generation. Whichever comes
+/// first, that party gets `Broken` (broken with its generation, or finding the barrier broken
+/// and not arriving), as does the party that arrived before both; nobody stays counted, and
+/// after `reset()` three parties pass with indices a permutation and one leader.
+#[test]
+fn lock_free_arrival_races_abort() {
+    check("lock_free_arrival_races_abort", || {
+        let barrier = Arc::new(Barrier::new(3));
+        let mut first = barrier.wait();
+        // Arrives under the lock; unlocking opens the lock-free path for the next arrival.
+        assert!(poll_once(&mut first).is_pending());
+        let other = barrier.clone();
+        let waiter = thread::spawn(move || block_on(other.wait()));
+        barrier.abort();
+        assert_eq!(block_on(first), Err(WaitError::Broken));
+        assert_eq!(waiter.join().unwrap(), Err(WaitError::Broken));
+        assert_eq!(barrier.n_waiting(), 0);
+
+        barrier.reset();
+        let (mut a, mut b) = (barrier.wait(), barrier.wait());
+        assert!(poll_once(&mut a).is_pending() && poll_once(&mut b).is_pending());
+        let last = block_on(barrier.wait()).unwrap();
+        let results = [block_on(a).unwrap(), block_on(b).unwrap(), last];
+        let mut indices: Vec<_> = results.iter().map(|r| r.index()).collect();
+        indices.sort_unstable();
+        assert_eq!(indices, [0, 1, 2]);
+        assert_eq!(results.iter().filter(|r| r.is_leader()).count(), 1);
+    });
+}
