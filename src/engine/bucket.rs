@@ -66,12 +66,18 @@ impl Bucket {
         self.lead = leader;
     }
 
+    /// Takes the waker the party at `index` left in its slot (in a bucket that keeps its wakers
+    /// in slots).
+    fn take_from_slot(&self, index: usize, slots: &Slots) -> Option<Waker> {
+        slots
+            .with_existing(index, |slot| slot.take(self.epoch))
+            .flatten()
+    }
+
     /// Takes the waker of the party waiting at `index`, to wake it.
     pub(crate) fn take_waker(&mut self, index: usize, slots: &Slots) -> Option<Waker> {
         if self.slots {
-            slots
-                .with_existing(index, |slot| slot.take(self.epoch))
-                .flatten()
+            self.take_from_slot(index, slots)
         } else {
             self.seats.seat_mut(index).waker.take()
         }
@@ -82,9 +88,7 @@ impl Bucket {
     pub(crate) fn leave(&mut self, index: usize, slots: &Slots) -> Option<Waker> {
         let waker = self.seats.leave(index);
         if self.slots {
-            slots
-                .with_existing(index, |slot| slot.take(self.epoch))
-                .flatten()
+            self.take_from_slot(index, slots)
         } else {
             waker
         }
@@ -116,9 +120,7 @@ impl Bucket {
         seat.idle = true;
         let waker = seat.waker.take();
         if self.slots {
-            slots
-                .with_existing(index, |slot| slot.take(self.epoch))
-                .flatten()
+            self.take_from_slot(index, slots)
         } else {
             waker
         }
