@@ -536,3 +536,36 @@ fn lock_free_arrival_races_abort() {
         assert_eq!(results.iter().filter(|r| r.is_leader()).count(), 1);
     });
 }
+
+/// Rule 14 on the lock-free path: a party arriving without the lock races `join()`, which
+/// takes the lock and raises the parties of the generation being filled. The arrival's
+/// exchange fails if the join came between its read of the parties and its exchange, so it
+/// never counts against a stale number: whatever the order, generation 0 needs four parties,
+/// and the four pass with indices a permutation of 0..4 and one leader.
+#[test]
+fn lock_free_arrival_races_a_join() {
+    check("lock_free_arrival_races_a_join", || {
+        let barrier = Arc::new(Barrier::new(3));
+        let mut first = barrier.wait();
+        // Arrives under the lock; unlocking opens the lock-free path for the next arrival.
+        assert!(poll_once(&mut first).is_pending());
+        let other = barrier.clone();
+        let waiter = thread::spawn(move || block_on(other.wait()).unwrap());
+        let mut party = barrier.join();
+        let mut joined = party.wait();
+        // The third arrival of four: it cannot complete the generation.
+        assert!(poll_once(&mut joined).is_pending());
+        let last = block_on(barrier.wait()).unwrap();
+        let results = [
+            block_on(first).unwrap(),
+            block_on(joined).unwrap(),
+            last,
+            waiter.join().unwrap(),
+        ];
+        let mut indices: Vec<_> = results.iter().map(|r| r.index()).collect();
+        indices.sort_unstable();
+        assert_eq!(indices, [0, 1, 2, 3]);
+        assert_eq!(results.iter().filter(|r| r.is_leader()).count(), 1);
+        assert_eq!((barrier.generation(), barrier.parties()), (1, 4));
+    });
+}
