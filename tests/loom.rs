@@ -17,8 +17,6 @@ use loom::sync::atomic::{AtomicUsize as AtomicUsizeLoom, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 
-type WaitResult = Result<BarrierWaitResult, WaitError>;
-
 /// Runs `model` under loom and prints the number of interleavings explored.
 fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
     check_bounded(name, usize::MAX, model);
@@ -47,6 +45,14 @@ fn check_bounded(name: &str, bound: usize, model: impl Fn() + Sync + Send + 'sta
 
 fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// The results of one generation: indices a permutation of `0..results.len()`, one leader.
+fn assert_one_generation(results: &[BarrierWaitResult]) {
+    let mut indices: Vec<_> = results.iter().map(|r| r.index()).collect();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..results.len()).collect::<Vec<_>>());
+    assert_eq!(results.iter().filter(|r| r.is_leader()).count(), 1);
 }
 
 /// A deadline that another thread fires.
@@ -442,10 +448,7 @@ fn join_races_completion() {
         let mut results = vec![block_on(barrier.wait()).unwrap(), waiter.join().unwrap()];
         results.extend(joined.join().unwrap());
         let n = results.len(); // 3 if the joiner counted in generation 0 (it stays), else 2
-        let mut indices: Vec<_> = results.iter().map(|r| r.index()).collect();
-        indices.sort_unstable();
-        assert_eq!(indices, (0..n).collect::<Vec<_>>());
-        assert_eq!(results.iter().filter(|r| r.is_leader()).count(), 1);
+        assert_one_generation(&results);
         assert!(results.iter().all(|r| r.generation() == 0));
         assert_eq!((barrier.generation(), barrier.parties()), (1, n));
     });
@@ -498,10 +501,7 @@ fn lock_free_arrival_races_a_withdrawal() {
         let first = block_on(first).unwrap();
         let theirs = waiter.join().unwrap();
         let results = [first, second, theirs];
-        let mut indices: Vec<_> = results.iter().map(|r| r.index()).collect();
-        indices.sort_unstable();
-        assert_eq!(indices, [0, 1, 2]);
-        assert_eq!(results.iter().filter(|r| r.is_leader()).count(), 1);
+        assert_one_generation(&results);
         assert_eq!((barrier.generation(), barrier.n_waiting()), (1, 0));
     });
 }
@@ -530,10 +530,7 @@ fn lock_free_arrival_races_abort() {
         assert!(poll_once(&mut a).is_pending() && poll_once(&mut b).is_pending());
         let last = block_on(barrier.wait()).unwrap();
         let results = [block_on(a).unwrap(), block_on(b).unwrap(), last];
-        let mut indices: Vec<_> = results.iter().map(|r| r.index()).collect();
-        indices.sort_unstable();
-        assert_eq!(indices, [0, 1, 2]);
-        assert_eq!(results.iter().filter(|r| r.is_leader()).count(), 1);
+        assert_one_generation(&results);
     });
 }
 
@@ -562,10 +559,7 @@ fn lock_free_arrival_races_a_join() {
             last,
             waiter.join().unwrap(),
         ];
-        let mut indices: Vec<_> = results.iter().map(|r| r.index()).collect();
-        indices.sort_unstable();
-        assert_eq!(indices, [0, 1, 2, 3]);
-        assert_eq!(results.iter().filter(|r| r.is_leader()).count(), 1);
+        assert_one_generation(&results);
         assert_eq!((barrier.generation(), barrier.parties()), (1, 4));
     });
 }
