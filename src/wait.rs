@@ -219,8 +219,9 @@ impl<'a> BarrierWait<'a> {
         match &mut self.state {
             WaitState::Done => panic!("`{name}` polled after it completed"),
             WaitState::Ready(_) => Polled::Pending, // `settle` hands the result out
-            // The waker is cloned before the barrier's lock: `clone` is user code.
-            WaitState::Unpolled => match self.barrier.enter(Some(cx.waker().clone())) {
+            // `poll_release` tried the lock-free path. The waker is cloned before the barrier's
+            // lock: `clone` is user code.
+            WaitState::Unpolled => match self.barrier.enter_locked(Some(cx.waker().clone())) {
                 Arrival::Broken => Polled::Ready(Err(WaitError::Broken), None),
                 Arrival::NoParties => crate::barrier::no_parties(),
                 Arrival::Passed(result, woken) => Polled::Ready(Ok(result), Some(woken)),

@@ -375,7 +375,9 @@ impl Barrier {
         (stale, check)
     }
 
-    fn enter_locked(&self, waker: Option<Waker>) -> Arrival {
+    /// Arrives under the lock, as `enter` does once the lock-free path declined (a wait's
+    /// first poll tries that path itself, cloning its waker only after arriving there).
+    pub(crate) fn enter_locked(&self, waker: Option<Waker>) -> Arrival {
         // Declared before the guard, so dropped after it if unused.
         let mut waker = waker;
         let mut guard = self.lock_state();
