@@ -267,19 +267,10 @@ impl<'a> IntoFuture for ArrivalToken<'a> {
 
 impl Drop for ArrivalToken<'_> {
     fn drop(&mut self) {
-        let kept = match self.arrival.take() {
-            Some(Ok(Kept::Ticket(ticket))) => match self.party {
-                Some(_) => self.barrier.keep(ticket, false),
-                None => {
-                    self.barrier.abandon(ticket);
-                    None
-                }
-            },
-            Some(Ok(passed)) => Some(passed),
-            Some(Err(_)) | None => None,
-        };
-        if let (Some(party), Some(kept)) = (self.party.as_deref_mut(), kept) {
-            *party = Some(kept);
+        if let Some(Ok(kept)) = self.arrival.take() {
+            // Irrevocable (SPEC rule 17).
+            self.barrier
+                .drop_kept(kept, false, self.party.as_deref_mut());
         }
     }
 }

@@ -362,25 +362,15 @@ impl Drop for BarrierWait<'_> {
         if matches!(self.state, WaitState::Done | WaitState::Unpolled) {
             return; // the common case: nothing to withdraw or keep
         }
-        let kept = match mem::replace(&mut self.state, WaitState::Done) {
-            WaitState::Waiting { ticket, .. } => match self.party {
-                Some(_) => self.barrier.keep(ticket, self.revocable),
-                None if self.revocable => {
-                    self.barrier.withdraw(ticket);
-                    None
-                }
-                None => {
-                    self.barrier.abandon(ticket);
-                    None
-                }
-            },
+        // The timer is dropped last (dropping it runs user code): the arrival is settled first.
+        let (kept, _timer) = match mem::replace(&mut self.state, WaitState::Done) {
+            WaitState::Waiting { ticket, timer } => (Kept::Ticket(ticket), timer),
             // A pass recorded but not handed out (a waker panicked in its poll).
-            WaitState::Ready(Ok(result)) => Some(Kept::Passed(result)),
-            WaitState::Unpolled | WaitState::Ready(Err(_)) | WaitState::Done => None,
+            WaitState::Ready(Ok(result)) => (Kept::Passed(result), None),
+            WaitState::Unpolled | WaitState::Ready(Err(_)) | WaitState::Done => return,
         };
-        if let (Some(party), Some(kept)) = (self.party.as_deref_mut(), kept) {
-            *party = Some(kept);
-        }
+        self.barrier
+            .drop_kept(kept, self.revocable, self.party.as_deref_mut());
     }
 }
 

@@ -243,10 +243,26 @@ impl Barrier {
         Polled::Ready(Err(WaitError::TimedOut), Some(woken))
     }
 
-    /// A waiting party's future was dropped (SPEC rule 8): withdraw its arrival unless its
-    /// generation is sealed or over (then its pass is lost).
-    pub(crate) fn withdraw(&self, ticket: Ticket) {
-        self.stop_waiting(ticket, Stop::Withdraw);
+    /// A wait or token was dropped holding `kept`: an arrival still waiting, or a pass not yet
+    /// handed out. A `Party`'s (given its slot, `party`) keeps for its next wait what that wait
+    /// can use (SPEC rule 16). An anonymous one withdraws a `revocable` arrival unless its
+    /// generation is sealed or over (rule 8), or abandons an irrevocable one (rule 17); its
+    /// pass, if any, is lost.
+    pub(crate) fn drop_kept(&self, kept: Kept, revocable: bool, party: Option<&mut Option<Kept>>) {
+        let kept = match kept {
+            Kept::Ticket(ticket) => {
+                let stop = match (&party, revocable) {
+                    (Some(_), revocable) => Stop::Keep { revocable },
+                    (None, true) => Stop::Withdraw,
+                    (None, false) => Stop::Abandon,
+                };
+                self.stop_waiting(ticket, stop).0
+            }
+            passed => Some(passed),
+        };
+        if let (Some(party), Some(kept)) = (party, kept) {
+            *party = Some(kept);
+        }
     }
 
     /// A party leaves with an arrival it kept (SPEC rule 14): it stops waiting on it, and, if
@@ -255,19 +271,6 @@ impl Barrier {
     /// was deferred; if not, the caller departs.
     pub(crate) fn leave_arrival(&self, ticket: Ticket) -> bool {
         self.stop_waiting(ticket, Stop::Leave).1
-    }
-
-    /// A party stops waiting without withdrawing: its arrival was irrevocable (split phase,
-    /// SPEC rule 17) or it leaves with an arrival outstanding. The pass, if any, is lost.
-    pub(crate) fn abandon(&self, ticket: Ticket) {
-        self.stop_waiting(ticket, Stop::Abandon);
-    }
-
-    /// A `Party`'s wait was dropped (SPEC rule 16): withdraw a revocable arrival from a
-    /// generation not yet sealed; otherwise keep the arrival (or its pass) for the party's next
-    /// wait. A missed `Broken` is not kept.
-    pub(crate) fn keep(&self, ticket: Ticket, revocable: bool) -> Option<Kept> {
-        self.stop_waiting(ticket, Stop::Keep { revocable }).0
     }
 
     /// What a `Party`'s kept arrival gives its next wait: `None` if it ended `Broken` (a missed
