@@ -87,23 +87,20 @@ impl<'a> BarrierWait<'a> {
         }
     }
 
-    /// A wait that starts from what a party kept (or arrives anew, given `None`), and gives
-    /// back to `party` what it cannot use if dropped.
+    /// A wait that starts from what a party kept (irrevocable, as a token's), or arrives anew
+    /// given `None`, and gives back to `party` what it cannot use if dropped.
     pub(crate) fn for_party(
         barrier: &'a Barrier,
         party: Option<&'a mut Option<Kept>>,
         start: Option<Kept>,
     ) -> Self {
-        let (state, revocable) = match start {
-            None => (WaitState::Unpolled, true),
-            Some(kept) => (WaitState::from(kept), false),
-        };
-        BarrierWait {
-            barrier,
-            party,
-            state,
-            default_timeout: true,
-            revocable,
+        match start {
+            Some(kept) => BarrierWait::for_token(barrier, party, Ok(kept)),
+            None => {
+                let mut wait = BarrierWait::new(barrier);
+                wait.party = party;
+                wait
+            }
         }
     }
 
