@@ -36,16 +36,9 @@ impl Barrier {
         };
         let mut st = self.lock_state();
         st.acting = false;
-        // Broken or reset before or while the action ran? A generation that filled up meanwhile
-        // is summoned to go on (the release does it for the next one otherwise).
         let ours = st.is_completing(seal.epoch);
-        let Some(ran) = ran.filter(|ran| ours || ran.is_err()) else {
-            let mut woken = st.woken();
-            st.summon(&mut woken, self);
-            return (Err(WaitError::Broken), Some(woken));
-        };
         match ran {
-            Ok(()) if ours => {
+            Some(Ok(())) if ours => {
                 let (generation, woken) = self.release(&mut st);
                 let result = BarrierWaitResult {
                     index: seal.index,
@@ -54,8 +47,7 @@ impl Barrier {
                 };
                 (Ok(result), Some(woken))
             }
-            Ok(()) => unreachable!("filtered above"),
-            Err(payload) => {
+            Some(Err(payload)) => {
                 let woken = ours.then(|| self.break_locked(&mut st));
                 drop(st);
                 if let Some(woken) = woken {
@@ -63,6 +55,13 @@ impl Barrier {
                     drop(woken.wake_all(self));
                 }
                 resume_unwind(payload)
+            }
+            // Broken or reset before or while the action ran. A generation that filled up
+            // meanwhile is summoned to go on (the release does it for the next one otherwise).
+            _ => {
+                let mut woken = st.woken();
+                st.summon(&mut woken, self);
+                (Err(WaitError::Broken), Some(woken))
             }
         }
     }
