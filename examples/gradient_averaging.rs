@@ -217,9 +217,8 @@ async fn main() -> ExitCode {
                 config.clone(),
             );
             tokio::spawn(async move {
-                // How often this worker took each shard.
-                let mut taken = vec![0usize; config.workers];
-                let mut first_shards = Vec::new();
+                // The shard this worker took at each step.
+                let mut shards = Vec::with_capacity(config.steps);
                 for round in 0..=config.steps {
                     let passed = barrier.wait().await.expect("nobody breaks this barrier");
                     if round == config.steps {
@@ -227,10 +226,7 @@ async fn main() -> ExitCode {
                     }
                     // The arrival index shards the work: one shard per index, every step.
                     let shard = passed.index();
-                    taken[shard] += 1;
-                    if round < 3 {
-                        first_shards.push(shard);
-                    }
+                    shards.push(shard);
                     let params = training.lock().unwrap().params;
                     let (grad, loss) = shard_gradient(&params, &data[shard]);
                     // Yield now and then so arrival orders (and indices) vary between steps.
@@ -241,20 +237,25 @@ async fn main() -> ExitCode {
                     t.grads[shard] = grad;
                     t.losses[shard] = loss;
                 }
-                (worker, taken, first_shards)
+                (worker, shards)
             })
         })
         .collect();
-    let mut shard_counts = Vec::new();
+    let mut shards_taken = Vec::new();
     for task in tasks {
-        shard_counts.push(task.await.expect("worker panicked"));
+        shards_taken.push(task.await.expect("worker panicked"));
     }
     let elapsed = began.elapsed();
 
     let t = training.lock().unwrap();
     println!();
     println!("shards each worker took (index() decides, step by step):");
-    for (worker, taken, first) in &shard_counts {
+    for (worker, shards) in &shards_taken {
+        let mut taken = vec![0usize; config.workers];
+        for &shard in shards {
+            taken[shard] += 1;
+        }
+        let first = &shards[..shards.len().min(3)];
         println!("  worker {worker}: shards of steps 1-3 {first:?}, counts per shard {taken:?}");
     }
     println!();
@@ -289,16 +290,12 @@ async fn main() -> ExitCode {
         .iter()
         .zip(&truth)
         .all(|(a, b)| (a - b).abs() < 0.01);
-    let every_shard_each_step = shard_counts
-        .iter()
-        .all(|(_, taken, _)| taken.len() == config.workers)
-        && (0..config.workers).all(|s| {
-            shard_counts
-                .iter()
-                .map(|(_, taken, _)| taken[s])
-                .sum::<usize>()
-                == config.steps
-        });
+    // At each step, the workers' shards are a permutation of 0..workers.
+    let every_shard_each_step = (0..config.steps).all(|step| {
+        let mut shards: Vec<usize> = shards_taken.iter().map(|(_, s)| s[step]).collect();
+        shards.sort_unstable();
+        shards.into_iter().eq(0..config.workers)
+    });
     let mut ok = true;
     let mut check = |pass: bool, what: &str| {
         println!("  [{}] {what}", if pass { "ok" } else { "FAILED" });

@@ -16,10 +16,11 @@
 //!   shards deliver them and leave (`party.leave()`); the next phase is split among the others and
 //!   nobody waits for the leavers.
 //! - **A worker panics**: in phase `--panic-at`, the worker holding shard 0 panics in the
-//!   middle of it, when some workers have arrived and others are still computing. Its `OwnedParty`, dropped during the unwind, breaks the barrier, so the others
-//!   get `Err(Broken)` instead of going on without its shard. The coordinator sees the task end
-//!   in a panic, waits until every survivor has reported `Broken`, calls `reset()`, and the
-//!   survivors enroll again and redo the phase among themselves.
+//!   middle of it, when some workers have arrived and others are still computing. Its
+//!   `OwnedParty`, dropped during the unwind, breaks the barrier, so the others get
+//!   `Err(Broken)` instead of going on without its shard. The coordinator sees the task end in a
+//!   panic, waits until every survivor has reported `Broken`, calls `reset()`, and the survivors
+//!   enroll again and redo the phase among themselves.
 //! - **Split phase**: a worker that has written its shard arrives at once (`party.arrive()`),
 //!   computes its shard's receipt (a digest for the final audit, which the next phase does not
 //!   need) while the others finish, then waits with `token.await`.
@@ -214,19 +215,18 @@ struct Round {
     id: u64,
     /// The worker that led that generation (ran its action).
     leader: Option<usize>,
-    /// The shards of this phase: the parties that generation released.
-    shards: usize,
-    /// Each shard's sum, as its worker delivers it.
+    /// Each shard's sum, as its worker delivers it: one slot per party that generation released.
     partials: Vec<Option<u64>>,
     /// The workers holding shards `leaving_from..` leave after this phase.
     leaving_from: usize,
-    /// The highest phase set up so far (to tell a redone phase).
-    highest: usize,
     checksum: u64,
-    /// The rounds (by id) whose phase was combined, in order.
-    completed: Vec<u64>,
+}
+
+impl Round {
     /// All phases done: the workers finish.
-    done: bool,
+    fn done(&self, config: &Config) -> bool {
+        self.phase > config.phases
+    }
 }
 
 /// What the coordinator hears about.
@@ -241,7 +241,6 @@ enum Event {
 /// A worker's receipt for one shard of one phase.
 #[derive(Clone, Copy, Debug)]
 struct Receipt {
-    round: u64,
     phase: usize,
     start: usize,
     end: usize,
@@ -275,13 +274,14 @@ struct Shared {
     /// Waits that returned a pass, not as leader, on their first poll: a pass kept from a wait
     /// dropped after its generation was sealed (SPEC rule 16).
     kept_passes: AtomicUsize,
-    failures: Mutex<Vec<String>>,
+    /// Checks that failed during the run (each printed as it failed).
+    failures: AtomicUsize,
 }
 
 impl Shared {
     fn fail(&self, message: String) {
         println!("{} CHECK FAILED: {message}", stamp());
-        self.failures.lock().unwrap().push(message);
+        self.failures.fetch_add(1, Relaxed);
     }
 }
 
@@ -305,33 +305,29 @@ fn close_round(shared: &Shared) {
     let closed = if round.enrolling {
         format!("{parties} workers enrolled")
     } else {
+        let shards = round.partials.len();
         let delivered: Vec<u64> = round.partials.iter().flatten().copied().collect();
-        if delivered.len() != round.shards {
+        if delivered.len() != shards {
             shared.fail(format!(
-                "generation {generation} completed phase {} with {} of {} shards",
+                "generation {generation} completed phase {} with {} of {shards} shards",
                 round.phase,
                 delivered.len(),
-                round.shards
             ));
         }
         let sum = delivered.iter().fold(0u64, |a, b| a.wrapping_add(*b));
         round.checksum = fold_checksum(round.checksum, round.phase, sum);
-        let id = round.id;
-        round.completed.push(id);
         round.phase += 1;
         format!(
-            "phase {} done: {} of {} shards combined, checksum {:016x}",
+            "phase {} done: {} of {shards} shards combined, checksum {:016x}",
             round.phase - 1,
             delivered.len(),
-            round.shards,
             round.checksum
         )
     };
     let led = leader.map_or_else(|| "?".to_string(), |w| w.to_string());
     round.id = generation;
     round.leader = leader;
-    if round.phase > config.phases {
-        round.done = true;
+    if round.done(config) {
         println!(
             "{} gen {generation:>2} (led by worker {led}): {closed} | all {} phases done",
             stamp(),
@@ -341,10 +337,13 @@ fn close_round(shared: &Shared) {
     }
 
     let phase = round.phase;
-    let again = if phase <= round.highest { " again" } else { "" };
-    round.highest = round.highest.max(phase);
+    // Enrolling after generation 0 means after a reset(): the broken phase is redone.
+    let again = if round.enrolling && generation > 0 {
+        " again"
+    } else {
+        ""
+    };
     round.enrolling = false;
-    round.shards = parties;
     round.partials = vec![None; parties];
     round.leaving_from = parties;
     let mut leaving = String::new();
@@ -368,7 +367,6 @@ fn close_round(shared: &Shared) {
 
 /// What a worker does in one phase, as the action set it up.
 struct Job {
-    round: u64,
     phase: usize,
     index: usize,
     shards: usize,
@@ -437,7 +435,6 @@ async fn compute(shared: &Shared, worker: usize, job: &Job) -> u64 {
 fn receipt(shared: &Shared, job: &Job) -> Receipt {
     let output = &shared.buffers[job.phase % 2];
     Receipt {
-        round: job.round,
         phase: job.phase,
         start: job.range.start,
         end: job.range.end,
@@ -491,35 +488,31 @@ async fn worker(shared: Arc<Shared>, id: usize, mut party: OwnedParty) -> Exit {
                     round.leader
                 ));
             }
-            if round.done {
+            if round.done(&shared.config) {
                 return Exit::Finished;
             }
             let index = result.index();
-            if index >= round.shards {
+            let shards = round.partials.len();
+            if index >= shards {
                 drop(round);
-                shared.fail(format!("worker {id}: index {index} out of 0..n"));
+                shared.fail(format!("worker {id}: index {index} out of 0..{shards}"));
                 return Exit::Failed;
             }
             Job {
-                round: round.id,
                 phase: round.phase,
                 index,
-                shards: round.shards,
-                range: shard_range(index, round.shards, shared.config.items),
+                shards,
+                range: shard_range(index, shards, shared.config.items),
                 leave: index >= round.leaving_from,
             }
         };
 
         let sum = compute(&shared, id, &job).await;
-        let taken_twice = {
-            let mut round = shared.round.lock().unwrap();
-            // A shard of a phase that broke meanwhile is thrown away with the phase.
-            round.id == job.round
-                && round
-                    .partials
-                    .get_mut(job.index)
-                    .is_some_and(|slot| slot.replace(sum).is_some())
-        };
+        // Still this job's round: the next generation needs this worker, and a reset() waits
+        // until it has seen `Broken`.
+        let taken_twice = shared.round.lock().unwrap().partials[job.index]
+            .replace(sum)
+            .is_some();
         if taken_twice {
             shared.fail(format!(
                 "two workers took shard {} of phase {}",
@@ -563,23 +556,19 @@ async fn worker(shared: Arc<Shared>, id: usize, mut party: OwnedParty) -> Exit {
 // The coordinator: grows the pool, notices the panic, resets the barrier.
 
 struct Pool {
+    /// The workers whose tasks have not ended.
     tasks: JoinSet<Exit>,
-    /// Which worker each task runs.
+    /// Which worker each task runs (workers are numbered from 0 as they are spawned).
     names: HashMap<tokio::task::Id, usize>,
-    /// Workers whose tasks have not ended.
-    alive: usize,
-    next_id: usize,
 }
 
 impl Pool {
     fn spawn(&mut self, shared: &Arc<Shared>, party: OwnedParty) -> usize {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.names.len();
         let handle = self
             .tasks
             .spawn(WORKER.scope(id, worker(shared.clone(), id, party)));
         self.names.insert(handle.id(), id);
-        self.alive += 1;
         id
     }
 
@@ -623,8 +612,6 @@ async fn coordinate(
     let mut pool = Pool {
         tasks: JoinSet::new(),
         names: HashMap::new(),
-        alive: 0,
-        next_id: 0,
     };
     let mut outcome = Outcome::default();
     let started = pool.grow(&shared, &barrier, config.workers);
@@ -642,7 +629,7 @@ async fn coordinate(
     let mut broken: Vec<(usize, &'static str)> = Vec::new();
     loop {
         if pool.tasks.is_empty() {
-            if !shared.round.lock().unwrap().done {
+            if !shared.round.lock().unwrap().done(&config) {
                 shared.fail("every worker has ended before the last phase".into());
             }
             break;
@@ -665,7 +652,6 @@ async fn coordinate(
                 Event::Broken { worker, how } => broken.push((worker, how)),
             },
             Some(ended) = pool.tasks.join_next_with_id() => {
-                pool.alive -= 1;
                 match ended {
                     Ok((_, Exit::Finished)) => outcome.finished += 1,
                     Ok((_, Exit::Left)) => outcome.left += 1,
@@ -688,7 +674,8 @@ async fn coordinate(
         }
 
         // A broken phase: once every worker still running has seen Broken, start it again.
-        if barrier.is_broken() && pool.alive > 0 && broken.len() == pool.alive {
+        let alive = pool.tasks.len();
+        if barrier.is_broken() && alive > 0 && broken.len() == alive {
             broken.sort_unstable();
             let by = |wait: &str, what: &str| -> Option<String> {
                 let workers: Vec<usize> = broken
@@ -749,23 +736,20 @@ async fn coordinate(
 // The check: a sequential run of the same phases.
 
 /// Checks the pool's final vector, checksum and receipts against a sequential run, and what
-/// happened against the plan; prints a line per check and returns the failures.
-fn check(shared: &Shared, outcome: &Outcome, barrier: &Barrier) -> Vec<String> {
+/// happened against the plan; prints a line per check and returns how many failed.
+fn check(shared: &Shared, outcome: &Outcome, barrier: &Barrier) -> usize {
     let config = &shared.config;
-    let mut failures = Vec::new();
-    let mut report = |ok: bool, text: String, failure: String| {
+    let mut failed = 0;
+    let mut report = |ok: bool, text: String| {
         println!("check: {} {text}", if ok { "ok    " } else { "FAILED" });
-        if !ok {
-            failures.push(failure);
-        }
+        failed += usize::from(!ok);
     };
     let round = shared.round.lock().unwrap();
-    let completed = &round.completed;
+    // Only completed phases have receipts: a worker keeps one once its `token.await` has
+    // passed, or as it leaves after phase --leave-at, which never breaks (it is not --panic-at).
     let mut receipts: BTreeMap<usize, Vec<Receipt>> = BTreeMap::new();
     for receipt in shared.receipts.lock().unwrap().iter() {
-        if completed.contains(&receipt.round) {
-            receipts.entry(receipt.phase).or_default().push(*receipt);
-        }
+        receipts.entry(receipt.phase).or_default().push(*receipt);
     }
 
     let n = config.items;
@@ -810,10 +794,10 @@ fn check(shared: &Shared, outcome: &Outcome, barrier: &Barrier) -> Vec<String> {
         }
     }
 
+    let completed = round.phase - 1;
     report(
-        round.done && completed.len() == config.phases,
-        format!("{} of {} phases completed", completed.len(), config.phases),
-        "not every phase completed".into(),
+        completed == config.phases,
+        format!("{completed} of {} phases completed", config.phases),
     );
     let pool: Vec<u64> = shared.buffers[config.phases % 2]
         .iter()
@@ -822,7 +806,6 @@ fn check(shared: &Shared, outcome: &Outcome, barrier: &Barrier) -> Vec<String> {
     report(
         pool == values,
         format!("the final vector of {n} items matches a sequential run"),
-        "the final vector differs from the sequential run".into(),
     );
     report(
         round.checksum == checksum,
@@ -830,20 +813,17 @@ fn check(shared: &Shared, outcome: &Outcome, barrier: &Barrier) -> Vec<String> {
             "checksum {:016x}, sequential {checksum:016x}",
             round.checksum
         ),
-        "the checksum differs from the sequential run".into(),
     );
     report(
         bad_receipts.is_empty(),
         format!(
-            "{checked} shard receipts of the completed phases match the sequential values and cover each phase's {n} items exactly once"
+            "{checked} shard receipts of the completed phases match the sequential values and cover each phase's {n} items exactly once{}",
+            bad_receipts.iter().map(|bad| format!("; {bad}")).collect::<String>()
         ),
-        bad_receipts.join("; "),
     );
-    let run_failures = shared.failures.lock().unwrap().len();
     report(
-        run_failures == 0,
+        shared.failures.load(Relaxed) == 0,
         "every generation's action ran on the worker it released as leader, and its indices 0..n went to one worker each".into(),
-        format!("{run_failures} failure(s) during the run (above)"),
     );
 
     let panic_planned = (1..=config.phases).contains(&config.panic_at);
@@ -865,7 +845,6 @@ fn check(shared: &Shared, outcome: &Outcome, barrier: &Barrier) -> Vec<String> {
     report(
         outcome.panicked.len() == expected && outcome.resets == expected,
         what,
-        "the panics or resets differ from the plan".into(),
     );
     report(
         outcome.failed == 0 && barrier.parties() == 0,
@@ -877,14 +856,13 @@ fn check(shared: &Shared, outcome: &Outcome, barrier: &Barrier) -> Vec<String> {
             outcome.failed,
             barrier.parties()
         ),
-        "a worker failed or a party was left behind".into(),
     );
     println!(
         "select! loops: {} heartbeats dropped a party.wait() and made a new one; {} new wait(s) returned at their first poll, not as leader, the pass a dropped wait had kept (with barrier.wait() in that loop, the pass is lost)",
         shared.heartbeats.load(Relaxed),
         shared.kept_passes.load(Relaxed)
     );
-    failures
+    failed
 }
 
 fn install_panic_hook() {
@@ -926,13 +904,9 @@ async fn main() -> ExitCode {
             enrolling: true,
             id: 0,
             leader: None,
-            shards: 0,
             partials: Vec::new(),
             leaving_from: 0,
-            highest: 0,
             checksum: 0,
-            completed: Vec::new(),
-            done: false,
         }),
         receipts: Mutex::new(Vec::new()),
         events: events_tx,
@@ -940,7 +914,7 @@ async fn main() -> ExitCode {
         panicked: AtomicBool::new(false),
         heartbeats: AtomicUsize::new(0),
         kept_passes: AtomicUsize::new(0),
-        failures: Mutex::new(Vec::new()),
+        failures: AtomicUsize::new(0),
         config,
     });
     let barrier = Arc::new(
@@ -966,14 +940,12 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
 
-    let failures = check(&shared, &outcome, &barrier);
-    if failures.is_empty() {
+    let failed = check(&shared, &outcome, &barrier);
+    if failed == 0 {
         println!("OK: every check passed");
         ExitCode::SUCCESS
     } else {
-        for failure in &failures {
-            println!("FAILED: {failure}");
-        }
+        println!("FAILED: {failed} check(s) (above)");
         ExitCode::FAILURE
     }
 }

@@ -6,7 +6,7 @@ use std::thread;
 use std::time::Instant;
 
 use crate::cli::Cfg;
-use crate::stats::{ns, paired, ratio_text, rotated, summarize, Summary};
+use crate::stats::{paired, quartile_cells, ratio_text, rotated, Summary};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum BlockImp {
@@ -83,7 +83,6 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<(usize, Summary)> {
         }
         let r = paired(&samples[1], &samples[0]);
         for (k, imp) in IMPS.iter().enumerate() {
-            let s = summarize(&samples[k]);
             let ratio = if *imp == BlockImp::Ours {
                 ratio_text(&r)
             } else {
@@ -91,13 +90,9 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<(usize, Summary)> {
             };
             let _ = writeln!(
                 out,
-                "| {n} | {} | {rounds} | {} | {} | {} | {} | {} | {ratio} |",
+                "| {n} | {} | {rounds} | {} | {ratio} |",
                 imp.name(),
-                ns(s.min),
-                ns(s.p25),
-                ns(s.med),
-                ns(s.p75),
-                ns(s.max)
+                quartile_cells(&samples[k])
             );
         }
         eprintln!("blocking: N={n} done");

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cli::Cfg;
 use crate::parties::{Imp, Party, BARRIERS};
-use crate::stats::{ns, paired, ratio_text, rotated, summarize};
+use crate::stats::{paired, quartile_cells, ratio_text, rotated};
 
 /// `k` cycles of: a fresh wait, polled once (arrived, pending), dropped. `parties` is so large
 /// that no generation completes. Returns ns per cycle.
@@ -98,22 +98,16 @@ pub fn run(cfg: &Cfg, out: &mut String) {
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|");
     for (i, imp) in BARRIERS.iter().enumerate() {
-        let s = summarize(&samples[i]);
         let ratio = if *imp == Imp::Ours {
             "-".to_string()
         } else {
-            let r = paired(&samples[0], &samples[i]);
-            ratio_text(&r)
+            ratio_text(&paired(&samples[0], &samples[i]))
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {ratio} | {} |",
+            "| {} | {} | {ratio} | {} |",
             imp.name(),
-            ns(s.min),
-            ns(s.p25),
-            ns(s.med),
-            ns(s.p75),
-            ns(s.max),
+            quartile_cells(&samples[i]),
             if withdrawn[i] { "yes" } else { "no: counted" }
         );
     }

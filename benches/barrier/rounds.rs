@@ -11,7 +11,7 @@ use futures_lite::future::yield_now;
 use crate::cli::Cfg;
 use crate::exec::{label, Exec, EXECS};
 use crate::parties::{Floor, Imp, Party};
-use crate::stats::{ns, paired, ratio_text, rotated, summarize};
+use crate::stats::{ns, paired, quartile_cells, ratio_text, rotated, summarize};
 
 #[derive(Default)]
 pub struct Clock {
@@ -136,7 +136,6 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<RoundsCell> {
         let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         for cell in cells.iter().filter(|c| c.exec == exec) {
             for imp in ROUND_IMPS {
-                let s = summarize(cell.of(imp));
                 let ratio = if imp == Imp::Ours {
                     "-".to_string()
                 } else {
@@ -144,16 +143,11 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<RoundsCell> {
                 };
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {ratio} |",
                     cell.n,
                     imp.name(),
                     cell.rounds,
-                    ns(s.min),
-                    ns(s.p25),
-                    ns(s.med),
-                    ns(s.p75),
-                    ns(s.max),
-                    ratio
+                    quartile_cells(cell.of(imp))
                 );
             }
         }

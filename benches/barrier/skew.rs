@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::cli::Cfg;
 use crate::exec::{label, tokio_multi_thread};
 use crate::parties::{Imp, Party, WakeFloor};
-use crate::stats::{ns, paired, ratio_text, rotated, summarize, Summary};
+use crate::stats::{paired, quartile_cells, ratio_text, rotated, Summary};
 
 /// `n - 1` tasks park on the barrier; once all are parked, the last arrives. Returns, in ns,
 /// the skew (from the leader's return to the last party's return) and the release span (from
@@ -162,7 +162,6 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<SkewRatios> {
         let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|");
         for (n, samples) in data {
             for (k, imp) in SKEW_IMPS.iter().enumerate() {
-                let s = summarize(&samples[k]);
                 let ratio = if *imp == Imp::Ours {
                     "-".to_string()
                 } else {
@@ -170,13 +169,9 @@ pub fn run(cfg: &Cfg, out: &mut String) -> Vec<SkewRatios> {
                 };
                 let _ = writeln!(
                     out,
-                    "| {n} | {} | {} | {} | {} | {} | {} | {ratio} |",
+                    "| {n} | {} | {} | {ratio} |",
                     imp.name(),
-                    ns(s.min),
-                    ns(s.p25),
-                    ns(s.med),
-                    ns(s.p75),
-                    ns(s.max)
+                    quartile_cells(&samples[k])
                 );
             }
         }

@@ -43,6 +43,19 @@ pub fn ns(x: f64) -> String {
     }
 }
 
+/// The samples' `min | p25 | median | p75 | max` cells of a table row.
+pub fn quartile_cells(xs: &[f64]) -> String {
+    let s = summarize(xs);
+    format!(
+        "{} | {} | {} | {} | {}",
+        ns(s.min),
+        ns(s.p25),
+        ns(s.med),
+        ns(s.p75),
+        ns(s.max)
+    )
+}
+
 /// A paired ratio as `median [p25-p75]`.
 pub fn ratio_text(r: &Summary) -> String {
     format!("{:.2} [{:.2}-{:.2}]", r.med, r.p25, r.p75)
