@@ -546,3 +546,249 @@ fn getters_inside_an_action_run_by_a_later_leader_describe_its_own_generation() 
     assert_one_generation(&[assert_ready_ok!(a.poll()), b], 2);
     assert_eq!(*seen.lock().unwrap(), [(0, 2, 2)]);
 }
+
+// ---- rules 7 and 16: a kept pass is a completed generation's ---------------------------------
+
+/// Rule 7: "Once a generation has completed (last arrival in, action run), each of its parties
+/// returns `Ok` even if `abort()`, `reset()`, a deadline or a drop happens before that party is
+/// polled again." Rule 16: "If a `Party`'s wait is dropped after its generation was sealed
+/// ..., that party's next wait returns that pass at once, without arriving." So the pass a
+/// party kept from a completed generation survives a later abort, reset or ready deadline, for
+/// every kind of next wait.
+#[test]
+fn kept_pass_of_a_completed_generation_wins_over_abort_reset_and_a_deadline() {
+    for (then, next) in [
+        ("abort", "wait"),
+        ("abort", "wait_blocking"),
+        ("abort", "wait_blocking_timeout"),
+        ("abort", "arrive"),
+        ("reset", "wait"),
+        ("reset", "wait_blocking"),
+        ("none", "ready deadline"),
+    ] {
+        let barrier = Barrier::new(1);
+        let mut party = barrier.join();
+        let mut wait = spawn(party.wait());
+        assert_pending!(wait.poll());
+        let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
+        drop(wait); // generation 0 completed: the party keeps its pass
+        match then {
+            "abort" => barrier.abort(),
+            "reset" => barrier.reset(),
+            _ => {}
+        }
+        let mine = match next {
+            "wait" => assert_ready_ok!(poll_once(&mut party.wait())),
+            "wait_blocking" => party.wait_blocking().unwrap(),
+            "wait_blocking_timeout" => party.wait_blocking_timeout(Duration::ZERO).unwrap(),
+            "arrive" => {
+                let token = party.arrive().expect("a token for the kept pass");
+                assert_eq!(token.generation(), 0);
+                assert_ready_ok!(poll_once(&mut token.wait()))
+            }
+            _ => assert_ready_ok!(poll_once(&mut party.wait().timeout(std::future::ready(())))),
+        };
+        assert_one_generation(&[mine, theirs], 2);
+        assert_eq!(mine.generation(), 0, "{then}, {next}");
+        assert_eq!(barrier.n_waiting(), 0, "{then}, {next}: it did not arrive");
+        assert_eq!(barrier.is_broken(), then == "abort", "{then}, {next}");
+    }
+}
+
+// ---- rule 3: every reset() counts -------------------------------------------------------------
+
+/// Rule 3: "`Barrier::generation()` starts at 0 and goes up by one each time a generation
+/// completes and each time `reset()` is called." Each call counts: on an idle barrier, twice in
+/// a row, and on a broken one (which `abort()` itself does not count). Rule 6: "Resetting a
+/// fresh, idle or broken barrier is harmless."
+#[test]
+fn generation_goes_up_by_one_on_every_reset_call_idle_twice_or_broken() {
+    let barrier = Barrier::new(2);
+    barrier.reset();
+    barrier.reset();
+    assert_eq!(barrier.generation(), 2, "two calls on an idle barrier");
+    barrier.abort();
+    assert_eq!(barrier.generation(), 2, "abort() does not count");
+    barrier.reset();
+    assert_eq!(
+        barrier.generation(),
+        3,
+        "a reset of a broken barrier counts"
+    );
+    assert!(!barrier.is_broken());
+    assert_eq!(barrier.n_waiting(), 0);
+    let mut a = spawn(barrier.wait());
+    assert_pending!(a.poll());
+    let b = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    assert_eq!(b.generation(), 3);
+    assert_one_generation(&[assert_ready_ok!(a.poll()), b], 2);
+    assert_eq!(barrier.generation(), 4);
+}
+
+// ---- rule 9: a deadline in a sealed generation not yet completed --------------------------------
+
+/// Rule 9: "if the deadline passes before this party's generation completes, the barrier is
+/// broken as by `abort()`, this party gets `Err(TimedOut)` and every other waiting party
+/// `Err(Broken)`." Rule 7: completed means "last arrival in, action run". A generation sealed
+/// while an earlier action ran, still awaiting its leader's action, has not completed: a
+/// deadline of one of its other parties breaks it, its leader too. (`action.rs` shows the
+/// generation whose action is running; `handoff.rs` that the leader's own deadline never
+/// fires.)
+#[test]
+fn deadline_in_a_sealed_generation_awaiting_its_leader_breaks_it() {
+    let parked = Parked::default();
+    let deadline = Deadline::new();
+    let (park, timer) = (parked.clone(), deadline.clone());
+    let barrier = staged::with_action(Barrier::builder(2), move |b, run| {
+        if run == 0 {
+            // Generation 1 fills while generation 0's action runs: c (with a deadline), then d,
+            // its leader.
+            let (barrier, timer) = (b.clone(), timer.clone());
+            let mut c = staged::boxed(async move { barrier.wait().timeout(timer).await });
+            assert_pending!(c.poll());
+            park.push(c);
+            park.push(waiting(b));
+        }
+    });
+    let mut a = waiting(&barrier);
+    let b = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    assert_one_generation(&[assert_ready_ok!(a.poll()), b], 2);
+    let [mut c, mut d] = parked.take_n();
+    deadline.fire();
+    assert!(c.is_woken());
+    assert_eq!(assert_ready!(c.poll()), Err(WaitError::TimedOut));
+    assert!(barrier.is_broken());
+    assert_eq!(assert_ready!(d.poll()), Err(WaitError::Broken));
+    assert_eq!(barrier.generation(), 1);
+}
+
+// ---- rule 18: a panicking action still wakes everyone ---------------------------------------
+
+/// Rule 18: user code includes the action; "If any of them panics, ... every other party of a
+/// generation that ends is still woken, ... the barrier stays usable, and the panic surfaces in
+/// the call that ran that code." Rule 4: "If the action panics, the barrier is broken, the
+/// other parties get `Err(Broken)`". The others are woken (not only `Broken` when polled), for
+/// an action run by the completing arrival and for one run later by a queued generation's
+/// leader (rule 19).
+#[test]
+fn panicking_action_wakes_every_other_party() {
+    common::install_panic_hook();
+    let parked = Parked::default();
+    let park = parked.clone();
+    // Counted here: `staged`'s run number does not count a run that panicked.
+    let runs = AtomicUsize::new(0);
+    let barrier = staged::with_action(Barrier::builder(3), move |b, _| {
+        match runs.fetch_add(1, SeqCst) {
+            0 => std::panic::panic_any(common::QuietPanic(180)),
+            1 => {
+                // Generation 2 fills (and is sealed) while generation 1's action runs.
+                for _ in 0..3 {
+                    park.push(waiting(b));
+                }
+            }
+            _ => std::panic::panic_any(common::QuietPanic(181)),
+        }
+    });
+    // Run 0: the completing arrival's poll panics; the two waiting parties are woken.
+    let mut a = waiting(&barrier);
+    let mut b = waiting(&barrier);
+    let (_, payload) = common::catch_panic(|| poll_once(&mut barrier.wait()));
+    assert_eq!(
+        payload.downcast_ref::<common::QuietPanic>(),
+        Some(&common::QuietPanic(180))
+    );
+    assert!(barrier.is_broken());
+    assert!(a.is_woken() && b.is_woken(), "the others are woken");
+    assert_eq!(assert_ready!(a.poll()), Err(WaitError::Broken));
+    assert_eq!(assert_ready!(b.poll()), Err(WaitError::Broken));
+    // Usable after a reset: run 1 passes, and generation 2 is queued behind it.
+    barrier.reset();
+    let mut a = waiting(&barrier);
+    let mut b = waiting(&barrier);
+    let c = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let (a, b) = (assert_ready_ok!(a.poll()), assert_ready_ok!(b.poll()));
+    assert_one_generation(&[a, b, c], 3);
+    // Run 2, on generation 2's leader, panics there; the other two are woken.
+    let [mut d, mut e, mut f] = parked.take_n();
+    let (_, payload) = common::catch_panic(|| f.poll());
+    assert_eq!(
+        payload.downcast_ref::<common::QuietPanic>(),
+        Some(&common::QuietPanic(181))
+    );
+    assert!(barrier.is_broken());
+    assert!(d.is_woken() && e.is_woken(), "the others are woken");
+    assert_eq!(assert_ready!(d.poll()), Err(WaitError::Broken));
+    assert_eq!(assert_ready!(e.poll()), Err(WaitError::Broken));
+    barrier.reset();
+    assert!(!barrier.is_broken());
+}
+
+/// Rule 18, as above, for a party blocked in `wait_blocking()` on another thread: the action's
+/// panic on the completing party's thread releases it with `Err(Broken)` (rule 4), instead of
+/// leaving it blocked; rule 11: async and blocking parties share one barrier.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn panicking_action_releases_a_blocked_thread() {
+    common::install_panic_hook();
+    let barrier = Arc::new(
+        Barrier::builder(2)
+            .action(|| std::panic::panic_any(common::QuietPanic(182)))
+            .build(),
+    );
+    let other = barrier.clone();
+    let blocked = std::thread::spawn(move || other.wait_blocking());
+    while barrier.n_waiting() < 1 {
+        std::thread::yield_now();
+    }
+    let (_, payload) = common::catch_panic(|| poll_once(&mut barrier.wait()));
+    assert_eq!(
+        payload.downcast_ref::<common::QuietPanic>(),
+        Some(&common::QuietPanic(182))
+    );
+    assert_eq!(blocked.join().unwrap(), Err(WaitError::Broken));
+    assert!(barrier.is_broken());
+}
+
+// ---- rule 12: no runtime ------------------------------------------------------------------------
+
+/// Rule 12: "The library depends on no runtime." The library's own dependencies (the
+/// manifest's `[dependencies]` and target-specific `dependencies` tables, not the
+/// dev-dependencies) name no executor or reactor crate. (`runtimes.rs` shows waits working
+/// without one.)
+#[test]
+#[cfg_attr(miri, ignore)] // reads a file
+fn library_depends_on_no_runtime() {
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .expect("the manifest");
+    let mut in_dependencies = false;
+    let mut names = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_dependencies = line == "[dependencies]"
+                || (line.starts_with("[target.") && line.ends_with(".dependencies]"));
+            continue;
+        }
+        if in_dependencies && !line.is_empty() && !line.starts_with('#') {
+            names.push(line.split('=').next().unwrap().trim().to_string());
+        }
+    }
+    assert!(!names.is_empty(), "found the library's dependencies");
+    const RUNTIMES: [&str; 10] = [
+        "tokio",
+        "async-std",
+        "smol",
+        "async-executor",
+        "async-global-executor",
+        "async-io",
+        "futures-executor",
+        "glommio",
+        "monoio",
+        "embassy-executor",
+    ];
+    for name in &names {
+        assert!(
+            !RUNTIMES.contains(&name.as_str()),
+            "the library depends on the runtime {name}: {names:?}"
+        );
+    }
+}
