@@ -501,7 +501,7 @@ fn orphaned_generation_is_completed_by_the_next_split_phase_arrival() {
 
 // ---- rules 3 and 4: the getters inside an action its own leader runs later -------------------
 
-/// Rule 3: "Inside the action [`generation()`] still returns the completing generation's
+/// Rule 3, of `generation()`: "Inside the action it still returns the completing generation's
 /// number." Rule 4: "Inside the action `n_waiting() == parties`." For the actions that rule
 /// 19 hands to a later leader: a generation sealed while an earlier action ran, and one sealed
 /// by a departure (rule 14), whose `parties` is the number it completed with.
