@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
 use agnostic_barrier::Barrier;
+use common::parties::{pending, pending_waits};
 use common::{assert_one_generation, spawn};
 
 /// SPEC rules 2 and 14: "The indices of a released generation are a permutation of `0..n`,
@@ -33,12 +34,7 @@ use common::{assert_one_generation, spawn};
 #[test]
 fn bug_stranded_leader_keeps_an_index_out_of_range() {
     let barrier = Barrier::new(4);
-    let mut a = spawn(barrier.wait());
-    let mut b = spawn(barrier.wait());
-    let mut c = spawn(barrier.wait());
-    assert_pending!(a.poll()); // seat 0
-    assert_pending!(b.poll()); // seat 1
-    assert_pending!(c.poll()); // seat 2
+    let [a, mut b, mut c] = pending_waits(&barrier); // seats 0, 1 and 2
     drop(a); // gives seat 0 back
     barrier.arrive_and_drop();
     barrier.arrive_and_drop(); // 2 parties, b and c arrived: sealed, c leads
@@ -74,10 +70,7 @@ fn bug_one_poll_runs_an_orphaned_action_and_its_own() {
             counter.fetch_add(1, SeqCst);
         })
         .build();
-    let mut a = spawn(barrier.wait());
-    let mut b = spawn(barrier.wait());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let [a, b] = pending_waits(&barrier);
     barrier.arrive_and_drop(); // generation 0 (a, b) is sealed: b leads it
     barrier.arrive_and_drop(); // generation 1 needs one party
     drop(b);
@@ -97,15 +90,10 @@ fn bug_one_poll_runs_an_orphaned_action_and_its_own() {
 #[test]
 fn bug_queued_leader_keeps_an_index_out_of_range() {
     let barrier = Barrier::new(2);
-    let mut a = spawn(barrier.wait());
-    assert_pending!(a.poll());
+    let mut a = pending(barrier.wait());
     barrier.arrive_and_drop(); // generation 0 (a) is sealed: a leads it
     assert_eq!(barrier.add_parties(4), 1); // generation 1 needs 5
-    let mut b: Vec<_> = (0..4).map(|_| spawn(barrier.wait())).collect();
-    for b in &mut b {
-        assert_pending!(b.poll()); // generation 1, seats 0 to 3
-    }
-    let [b0, mut b1, b2, b3]: [_; 4] = b.try_into().unwrap();
+    let [b0, mut b1, b2, b3] = pending_waits(&barrier); // generation 1, seats 0 to 3
     drop(b0);
     drop(b2);
     drop(b3); // seats 0 and 2 free, b1 at seat 1
@@ -113,8 +101,7 @@ fn bug_queued_leader_keeps_an_index_out_of_range() {
         barrier.arrive_and_drop();
     }
     assert_eq!(barrier.parties(), 2);
-    let mut c = spawn(barrier.wait());
-    assert_pending!(c.poll()); // seat 2: generation 1 is sealed, c leads it
+    let mut c = pending(barrier.wait()); // seat 2: generation 1 is sealed, c leads it
     assert_eq!(assert_ready_ok!(a.poll()).generation(), 0);
     let c = assert_ready_ok!(c.poll());
     let b1 = assert_ready_ok!(b1.poll());
@@ -141,18 +128,14 @@ fn bug_queued_leader_keeps_an_index_out_of_range() {
 #[test]
 fn bug_hand_over_passes_over_a_party_waiting_again_once_woken() {
     let barrier = Barrier::new(2);
-    let mut a = spawn(barrier.wait());
-    assert_pending!(a.poll());
+    let a = pending(barrier.wait());
     barrier.arrive_and_drop(); // generation 0 (a) is sealed: a leads it
     assert_eq!(barrier.add_parties(1), 1);
     let mut party = barrier.join(); // generation 1 needs 3
-    let mut x = spawn(barrier.wait());
-    assert_pending!(x.poll());
+    let mut x = pending(barrier.wait());
     drop(party.arrive().unwrap()); // the party keeps its arrival (idle)
-    let mut p = spawn(party.wait());
-    assert_pending!(p.poll()); // it waits again on its kept arrival
-    let mut z = spawn(barrier.wait());
-    assert_pending!(z.poll()); // generation 1 is sealed: z leads it
+    let mut p = pending(party.wait()); // it waits again on its kept arrival
+    let z = pending(barrier.wait()); // generation 1 is sealed: z leads it
     drop(a); // nobody left in generation 0: x, the party and z are woken
     assert!(p.is_woken());
     drop(z); // z gives up: the party, still waiting, arrived after x
@@ -173,19 +156,15 @@ fn bug_hand_over_passes_over_a_party_waiting_again_once_woken() {
 #[test]
 fn bug_hand_over_passes_over_a_party_whose_wait_completed_an_abandoned_generation() {
     let barrier = Barrier::new(2);
-    let mut a = spawn(barrier.wait());
-    assert_pending!(a.poll());
+    let a = pending(barrier.wait());
     barrier.arrive_and_drop(); // generation 0 (a) is sealed: a leads it
     assert_eq!(barrier.add_parties(1), 1);
     let mut party = barrier.join(); // generation 1 needs 3
-    let mut x = spawn(barrier.wait());
-    assert_pending!(x.poll());
+    let mut x = pending(barrier.wait());
     drop(party.arrive().unwrap()); // the party keeps its arrival (idle)
-    let mut z = spawn(barrier.wait());
-    assert_pending!(z.poll()); // generation 1 is sealed: z leads it
+    let z = pending(barrier.wait()); // generation 1 is sealed: z leads it
     drop(a); // nobody left in generation 0
-    let mut p = spawn(party.wait());
-    assert_pending!(p.poll()); // waits again: completes generation 0, its poll's one action
+    let mut p = pending(party.wait()); // waits again: completes generation 0, its poll's one action
     assert_eq!(barrier.generation(), 1);
     assert!(p.is_woken());
     drop(z); // z gives up: the party, still waiting, arrived after x

@@ -266,5 +266,6 @@ pub fn assert_generations(results: &[agnostic_barrier::BarrierWaitResult], parti
     by_gen.len() as u64
 }
 
-// After the macros, which it uses.
+// After the macros, which they use.
+pub mod parties;
 pub mod staged;
