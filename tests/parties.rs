@@ -10,15 +10,15 @@ mod common;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use agnostic_barrier::{Barrier, BarrierWait, BarrierWaitResult, OwnedParty, Party, WaitError};
-use common::parties::{last_arrival, pending, pending_waits};
-use common::staged::{self, during, waiting, Log, Parked};
+use common::parties::{counting_runs, last_arrival, logging_phases, pending, pending_waits};
+use common::staged::{self, during, waiting, Log, Parked, Scene};
 use common::{
     assert_one_generation, catch_panic, install_panic_hook, poll_once, spawn, Deadline, QuietPanic,
 };
@@ -102,13 +102,7 @@ fn dynamic_barrier_starts_with_no_parties_and_every_wait_panics_naming_the_calle
 
 #[test]
 fn dynamic_builder_starts_with_no_parties_and_keeps_its_action() {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let barrier = Barrier::dynamic_builder()
-        .action(move || {
-            counter.fetch_add(1, SeqCst);
-        })
-        .build();
+    let (barrier, runs) = counting_runs(Barrier::dynamic_builder());
     assert_eq!(barrier.parties(), 0);
     panics_here_with_no_parties!(drop(barrier.wait()));
     let mut party = barrier.join();
@@ -186,20 +180,18 @@ fn add_parties_returns_the_generation_they_first_count_in() {
     let seen = Log::default();
     let parked = Parked::default();
     let (sink, park) = (seen.clone(), parked.clone());
-    let barrier = staged::with_action(Barrier::builder(1), move |b, run| {
-        if run == 0 {
-            // Generation 0 is sealed while its action runs: added parties count from 1.
-            sink.push(b.add_parties(1));
-            // Generation 1 fills meanwhile: 1 of 2 arrived, still not sealed.
-            park.push(waiting(b));
-            sink.push(b.add_parties(1));
-            // Two more fill generation 1 (3 of 3): it is sealed, awaiting its leader.
-            park.push(waiting(b));
-            park.push(waiting(b));
-            sink.push(b.add_parties(1));
-            // Generation 2 fills: 1 of 4.
-            park.push(waiting(b));
-        }
+    let barrier = staged::on_first_run(Barrier::builder(1), move |b| {
+        // Generation 0 is sealed while its action runs: added parties count from 1.
+        sink.push(b.add_parties(1));
+        // Generation 1 fills meanwhile: 1 of 2 arrived, still not sealed.
+        park.push(waiting(b));
+        sink.push(b.add_parties(1));
+        // Two more fill generation 1 (3 of 3): it is sealed, awaiting its leader.
+        park.push(waiting(b));
+        park.push(waiting(b));
+        sink.push(b.add_parties(1));
+        // Generation 2 fills: 1 of 4.
+        park.push(waiting(b));
     });
     let first = last_arrival(&barrier);
     assert_eq!((first.generation(), first.index()), (0, 0));
@@ -313,13 +305,11 @@ fn join_after_the_last_arrival_counts_from_the_next_generation() {
 fn join_while_the_action_runs_counts_from_the_next_generation() {
     let joined = Log::default();
     let sink = joined.clone();
-    let barrier = staged::with_action(Barrier::builder(2), move |b, run| {
-        if run == 0 {
-            // The guard leaves at the end of the action, before the release: a net zero.
-            let party = b.clone().join_owned();
-            sink.push((b.parties(), b.n_waiting()));
-            drop(party);
-        }
+    let barrier = staged::on_first_run(Barrier::builder(2), move |b| {
+        // The guard leaves at the end of the action, before the release: a net zero.
+        let party = b.clone().join_owned();
+        sink.push((b.parties(), b.n_waiting()));
+        drop(party);
     });
     let mut a = pending(barrier.wait());
     let b = last_arrival(&barrier);
@@ -345,13 +335,7 @@ fn departure_that_does_not_fill_the_generation_disturbs_nobody() {
 
 #[test]
 fn departure_completes_the_generation_and_its_last_arrival_leads() {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let barrier = Barrier::builder(3)
-        .action(move || {
-            counter.fetch_add(1, SeqCst);
-        })
-        .build();
+    let (barrier, runs) = counting_runs(Barrier::builder(3));
     let [mut a, mut b] = pending_waits(&barrier);
     barrier.arrive_and_drop();
     assert_eq!(barrier.parties(), 2);
@@ -397,13 +381,8 @@ fn action_runs_on_the_leaders_next_poll_never_inside_a_departure() {
         Departure::DropParty,
         Departure::DropOwnedParty,
     ] {
-        let log = Log::default();
-        let sink = log.clone();
-        let barrier = Arc::new(
-            Barrier::builder(2)
-                .action(move || sink.push(staged::phase()))
-                .build(),
-        );
+        let (barrier, log) = logging_phases(Barrier::builder(2));
+        let barrier = Arc::new(barrier);
         // Four parties: three arrive, then one departs.
         let (party, owned) = (barrier.join(), barrier.clone().join_owned());
         let [mut a, mut b, mut c] = pending_waits(&barrier);
@@ -459,13 +438,11 @@ fn departures_while_the_action_runs_apply_to_the_next_generation() {
     let seen = Log::default();
     let leaving: Arc<Mutex<Option<OwnedParty>>> = Arc::default();
     let (sink, guard) = (seen.clone(), leaving.clone());
-    let barrier = staged::with_action(Barrier::dynamic_builder(), move |b, run| {
-        if run == 0 {
-            // Generation 0 is sealed with its four: both departures apply from generation 1.
-            b.arrive_and_drop();
-            guard.lock().unwrap().take().unwrap().leave();
-            sink.push((b.parties(), b.n_waiting(), b.generation()));
-        }
+    let barrier = staged::on_first_run(Barrier::dynamic_builder(), move |b| {
+        // Generation 0 is sealed with its four: both departures apply from generation 1.
+        b.arrive_and_drop();
+        guard.lock().unwrap().take().unwrap().leave();
+        sink.push((b.parties(), b.n_waiting(), b.generation()));
     });
     barrier.add_parties(3);
     let mut party = barrier.clone().join_owned();
@@ -491,21 +468,15 @@ fn departures_while_the_action_runs_apply_to_the_next_generation() {
 
 #[test]
 fn departure_seals_a_queued_generation_whose_leader_completes_it_after_the_earlier_release() {
-    let log = Log::default();
-    let parked = Parked::default();
-    let (sink, park) = (log.clone(), parked.clone());
-    let barrier = staged::with_action(Barrier::builder(3), move |b, run| {
-        sink.push((run, staged::phase()));
-        if run == 0 {
-            // Generation 1 fills while generation 0's action runs: two of three.
-            park.push(waiting(b));
-            park.push(waiting(b));
-            assert_eq!(b.add_parties(0), 1, "generation 1 is still filling");
-            // A departure seals it, with its last arrival as leader; nothing runs here.
-            during("departure", || b.arrive_and_drop());
-            assert_eq!(b.add_parties(0), 2, "generation 1 is sealed");
-            assert_eq!(b.parties(), 2);
-        }
+    let (barrier, Scene { log, parked }) = staged::logged(Barrier::builder(3), move |b, scene| {
+        // Generation 1 fills while generation 0's action runs: two of three.
+        scene.parked.push(waiting(b));
+        scene.parked.push(waiting(b));
+        assert_eq!(b.add_parties(0), 1, "generation 1 is still filling");
+        // A departure seals it, with its last arrival as leader; nothing runs here.
+        during("departure", || b.arrive_and_drop());
+        assert_eq!(b.add_parties(0), 2, "generation 1 is sealed");
+        assert_eq!(b.parties(), 2);
     });
     let mut x = waiting(&barrier);
     let mut y = waiting(&barrier);
@@ -619,22 +590,20 @@ fn queued_leader_stranded_above_the_parties_gets_a_free_index() {
     // generation 1 as its leader, takes the free index 3 while generation 1 has 3 parties.
     let parked = Parked::default();
     let park = parked.clone();
-    let barrier = staged::with_action(Barrier::builder(1), move |b, run| {
-        if run == 0 {
-            b.add_parties(5); // generation 1 needs 6
-            let [a0, a1, a2, a3, a4] = [(); 5].map(|_| waiting(b));
-            // Withdraw 0, 1 and then 3: the next arrival takes 3 back.
-            drop((a0, a1));
-            drop(a3);
-            for _ in 0..3 {
-                b.arrive_and_drop(); // 6 -> 3 parties; 2 of 3 arrived: not sealed
-            }
-            assert_eq!(b.parties(), 3);
-            let leader = waiting(b); // takes 3, seals generation 1
-            park.push(a2);
-            park.push(a4);
-            park.push(leader);
+    let barrier = staged::on_first_run(Barrier::builder(1), move |b| {
+        b.add_parties(5); // generation 1 needs 6
+        let [a0, a1, a2, a3, a4] = [(); 5].map(|_| waiting(b));
+        // Withdraw 0, 1 and then 3: the next arrival takes 3 back.
+        drop((a0, a1));
+        drop(a3);
+        for _ in 0..3 {
+            b.arrive_and_drop(); // 6 -> 3 parties; 2 of 3 arrived: not sealed
         }
+        assert_eq!(b.parties(), 3);
+        let leader = waiting(b); // takes 3, seals generation 1
+        park.push(a2);
+        park.push(a4);
+        park.push(leader);
     });
     last_arrival(&barrier);
     let [mut p2, mut p4, mut leader] = parked.take_n();
@@ -1106,11 +1075,7 @@ fn party_waits_for_the_kept_arrival_of_a_sealed_generation_without_arriving_agai
 
 #[test]
 fn party_whose_dropped_wait_led_the_generation_hands_the_lead_to_another_party() {
-    let log = Log::default();
-    let sink = log.clone();
-    let barrier = Barrier::builder(2)
-        .action(move || sink.push(staged::phase()))
-        .build();
+    let (barrier, log) = logging_phases(Barrier::builder(2));
     let mut party = barrier.join();
     let mut other = pending(barrier.wait());
     let wait = pending(party.wait());
@@ -1129,11 +1094,7 @@ fn party_whose_dropped_wait_led_the_generation_hands_the_lead_to_another_party()
 
 #[test]
 fn party_whose_dropped_wait_led_the_generation_keeps_the_lead_when_nobody_else_waits() {
-    let log = Log::default();
-    let sink = log.clone();
-    let barrier = Barrier::builder(1)
-        .action(move || sink.push(staged::phase()))
-        .build();
+    let (barrier, log) = logging_phases(Barrier::builder(1));
     let mut party = barrier.join();
     let wait = pending(party.wait());
     barrier.arrive_and_drop(); // one party: the party's arrival completes generation 0
@@ -1160,15 +1121,12 @@ fn party_whose_dropped_wait_led_a_queued_generation_keeps_its_pass() {
     // leads it, and its wait is dropped before its turn came.
     for others in [2, 0] {
         let slot: Arc<Mutex<Option<OwnedParty>>> = Arc::default();
-        let parked = Parked::default();
-        let log = Log::default();
-        let (keep, park, sink) = (slot.clone(), parked.clone(), log.clone());
-        let barrier = staged::with_action(Barrier::builder(2), move |b, run| {
-            sink.push((run, staged::phase()));
-            if run == 0 {
+        let keep = slot.clone();
+        let (barrier, Scene { log, parked }) =
+            staged::logged(Barrier::builder(2), move |b, scene| {
                 let mut party = b.clone().join_owned(); // generation 1 needs 3
                 for _ in 0..others {
-                    park.push(waiting(b));
+                    scene.parked.push(waiting(b));
                 }
                 let wait = pending(party.wait());
                 for _ in others..2 {
@@ -1176,8 +1134,7 @@ fn party_whose_dropped_wait_led_a_queued_generation_keeps_its_pass() {
                 }
                 drop(wait);
                 *keep.lock().unwrap() = Some(party);
-            }
-        });
+            });
         let mut a = waiting(&barrier);
         let b = last_arrival(&barrier);
         assert_one_generation(&[assert_ready_ok!(a.poll()), b], 2);
@@ -1209,10 +1166,8 @@ fn party_whose_dropped_wait_led_a_queued_generation_keeps_its_pass() {
 
 #[test]
 fn missed_broken_is_not_kept_when_the_action_resets_the_generation() {
-    let barrier = staged::with_action(Barrier::builder(2), |b, run| {
-        if run == 0 {
-            b.reset();
-        }
+    let barrier = staged::on_first_run(Barrier::builder(2), |b| {
+        b.reset();
     });
     let mut party = barrier.join();
     let wait = pending(party.wait());

@@ -8,11 +8,10 @@
 #[macro_use]
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 
 use agnostic_barrier::Barrier;
-use common::parties::{pending, pending_waits};
+use common::parties::{counting_runs, pending, pending_waits};
 use common::{assert_one_generation, spawn};
 
 /// SPEC rules 2 and 14: "The indices of a released generation are a permutation of `0..n`,
@@ -63,13 +62,7 @@ fn bug_stranded_leader_keeps_an_index_out_of_range() {
 /// completing its own generation).
 #[test]
 fn bug_one_poll_runs_an_orphaned_action_and_its_own() {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let barrier = Barrier::builder(3)
-        .action(move || {
-            counter.fetch_add(1, SeqCst);
-        })
-        .build();
+    let (barrier, runs) = counting_runs(Barrier::builder(3));
     let [a, b] = pending_waits(&barrier);
     barrier.arrive_and_drop(); // generation 0 (a, b) is sealed: b leads it
     barrier.arrive_and_drop(); // generation 1 needs one party

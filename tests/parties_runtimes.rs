@@ -10,11 +10,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agnostic_barrier::{Barrier, BarrierWaitResult, OwnedParty, WaitError};
+use common::parties::counting_runs;
 use common::{assert_generations, assert_one_generation, install_panic_hook, QuietPanic};
 use futures::channel::oneshot;
 use futures::FutureExt;
@@ -297,15 +298,8 @@ async fn worker<R: Runtime>(
 /// Each generation has the parties expected of it, indices a permutation, one leader, and the
 /// action once.
 async fn pool_grows_and_shrinks<R: Runtime>() {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let barrier = Arc::new(
-        Barrier::dynamic_builder()
-            .action(move || {
-                counter.fetch_add(1, SeqCst);
-            })
-            .build(),
-    );
+    let (barrier, runs) = counting_runs(Barrier::dynamic_builder());
+    let barrier = Arc::new(barrier);
     let parties: Vec<_> = (0..4).map(|_| barrier.clone().join_owned()).collect();
     let (recruit, recruited) = oneshot::channel();
     let mut recruit = Some(recruit);

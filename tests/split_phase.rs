@@ -13,8 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use agnostic_barrier::{ArrivalToken, Barrier, BarrierWait, BarrierWaitResult, WaitError};
-use common::parties::{last_arrival, pending};
-use common::staged::{self, during, waiting, Log, Parked};
+use common::parties::{last_arrival, logging_phases, pending};
+use common::staged::{self, during, waiting, Log, Scene};
 use common::{
     assert_one_generation, catch_panic, install_panic_hook, poll_once, spawn, Deadline, QuietPanic,
 };
@@ -106,11 +106,7 @@ fn arrival_is_irrevocable_dropping_the_token_or_its_wait_withdraws_nothing() {
 
 #[test]
 fn completing_arrive_runs_the_action_before_it_returns_and_its_wait_leads() {
-    let log = Log::default();
-    let sink = log.clone();
-    let barrier = Barrier::builder(2)
-        .action(move || sink.push(staged::phase()))
-        .build();
+    let (barrier, log) = logging_phases(Barrier::builder(2));
     let mut other = pending(barrier.wait());
     let token = during("arrive()", || barrier.arrive().unwrap());
     assert_eq!(log.entries(), ["arrive()"]);
@@ -175,23 +171,17 @@ fn arrive_panics_naming_the_caller_when_nobody_is_expected() {
 
 #[test]
 fn arrival_while_an_earlier_action_runs_returns_at_once_and_its_wait_runs_the_action() {
-    let log = Log::default();
-    let parked = Parked::default();
-    let (sink, park) = (log.clone(), parked.clone());
-    let barrier = staged::with_action(Barrier::builder(1), move |b, run| {
-        sink.push((run, staged::phase()));
-        if run == 0 {
-            let (b, sink) = (b.clone(), sink.clone());
-            let mut split = staged::boxed(async move {
-                // Generation 0's action is running (this is it): generation 1 is sealed by
-                // this arrival, and completed later by the token's wait.
-                let token = b.arrive()?;
-                sink.push((token.generation() as usize, "arrive() returned"));
-                token.await
-            });
-            assert_pending!(split.poll());
-            park.push(split);
-        }
+    let (barrier, Scene { log, parked }) = staged::logged(Barrier::builder(1), move |b, scene| {
+        let (b, sink) = (b.clone(), scene.log.clone());
+        let mut split = staged::boxed(async move {
+            // Generation 0's action is running (this is it): generation 1 is sealed by
+            // this arrival, and completed later by the token's wait.
+            let token = b.arrive()?;
+            sink.push((token.generation() as usize, "arrive() returned"));
+            token.await
+        });
+        assert_pending!(split.poll());
+        scene.parked.push(split);
     });
     let first = during("generation 0's leader", || last_arrival(&barrier));
     assert!(first.is_leader());
@@ -222,15 +212,9 @@ fn arrival_while_an_earlier_action_runs_returns_at_once_and_its_wait_runs_the_ac
 fn dropped_token_that_led_a_queued_generation_hands_its_action_to_another_party() {
     // Generation 1 fills while generation 0's action runs; its last arrival is a split-phase
     // one whose token is dropped at once. The arrival stays; the other party runs the action.
-    let log = Log::default();
-    let parked = Parked::default();
-    let (sink, park) = (log.clone(), parked.clone());
-    let barrier = staged::with_action(Barrier::builder(2), move |b, run| {
-        sink.push((run, staged::phase()));
-        if run == 0 {
-            park.push(waiting(b));
-            drop(b.arrive().unwrap());
-        }
+    let (barrier, Scene { log, parked }) = staged::logged(Barrier::builder(2), move |b, scene| {
+        scene.parked.push(waiting(b));
+        drop(b.arrive().unwrap());
     });
     let mut a = waiting(&barrier);
     let b = last_arrival(&barrier);
