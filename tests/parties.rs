@@ -17,7 +17,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use agnostic_barrier::{Barrier, BarrierWait, BarrierWaitResult, OwnedParty, Party, WaitError};
-use common::parties::{counting_runs, last_arrival, logging_phases, pending, pending_waits};
+use common::parties::{
+    counting_runs, last_arrival, logging_phases, pending, pending_waits, Waiting,
+};
 use common::staged::{self, during, waiting, Log, Parked, Scene};
 use common::{
     assert_one_generation, catch_panic, install_panic_hook, poll_once, spawn, Deadline, QuietPanic,
@@ -638,7 +640,7 @@ struct Explorer<'b> {
     /// The model's `parties()`.
     parties: usize,
     /// Waiting parties, in arrival order: (id, wait, revocable).
-    waiting: Vec<(usize, common::Spawned<BarrierWait<'b>>, bool)>,
+    waiting: Vec<(usize, Waiting<'b>, bool)>,
     next_id: usize,
     /// Released parties: (id, result).
     released: Vec<(usize, BarrierWaitResult)>,

@@ -10,8 +10,8 @@ mod common;
 
 use std::sync::atomic::Ordering::SeqCst;
 
-use agnostic_barrier::Barrier;
-use common::parties::{counting_runs, pending, pending_waits};
+use agnostic_barrier::{Barrier, Party};
+use common::parties::{counting_runs, pending, pending_waits, Waiting};
 use common::{assert_one_generation, spawn};
 
 /// SPEC rules 2 and 14: "The indices of a released generation are a permutation of `0..n`,
@@ -103,6 +103,33 @@ fn bug_queued_leader_keeps_an_index_out_of_range() {
     assert_one_generation(&[b1, c], 2);
 }
 
+/// Generation 0 (a) is sealed by a departure, a leading it; generation 1 (3 parties) fills
+/// behind it with x, then the party, its arrival kept from a dropped token (idle). Returns a's
+/// wait, the party and x's wait.
+fn idle_party_behind_a_sealed_generation(
+    barrier: &Barrier,
+) -> (Waiting<'_>, Party<'_>, Waiting<'_>) {
+    let a = pending(barrier.wait());
+    barrier.arrive_and_drop(); // generation 0 (a) is sealed: a leads it
+    assert_eq!(barrier.add_parties(1), 1);
+    let mut party = barrier.join(); // generation 1 needs 3
+    let x = pending(barrier.wait());
+    drop(party.arrive().unwrap()); // the party keeps its arrival (idle)
+    (a, party, x)
+}
+
+/// The party's wait `p` passes as generation 1's leader, x passes in it too, and their indices
+/// are distinct and below 3.
+#[track_caller]
+fn assert_the_party_leads_generation_1(mut p: Waiting<'_>, mut x: Waiting<'_>) {
+    let p = assert_ready_ok!(p.poll()); // Fails: Pending (x leads)
+    assert!(p.is_leader());
+    let x = assert_ready_ok!(x.poll());
+    assert!(!x.is_leader());
+    assert_eq!((x.generation(), p.generation()), (1, 1));
+    assert!(x.index() != p.index() && x.index() < 3 && p.index() < 3);
+}
+
 /// SPEC rule 19 (the hand-over): "If the leader's wait is dropped before it ran the action,
 /// another party of that generation still waiting runs it", the party that arrived last among
 /// those still polling; a party whose wait was dropped and kept is idle until it waits again.
@@ -121,12 +148,7 @@ fn bug_queued_leader_keeps_an_index_out_of_range() {
 #[test]
 fn bug_hand_over_passes_over_a_party_waiting_again_once_woken() {
     let barrier = Barrier::new(2);
-    let a = pending(barrier.wait());
-    barrier.arrive_and_drop(); // generation 0 (a) is sealed: a leads it
-    assert_eq!(barrier.add_parties(1), 1);
-    let mut party = barrier.join(); // generation 1 needs 3
-    let mut x = pending(barrier.wait());
-    drop(party.arrive().unwrap()); // the party keeps its arrival (idle)
+    let (a, mut party, x) = idle_party_behind_a_sealed_generation(&barrier);
     let mut p = pending(party.wait()); // it waits again on its kept arrival
     let z = pending(barrier.wait()); // generation 1 is sealed: z leads it
     drop(a); // nobody left in generation 0: x, the party and z are woken
@@ -134,12 +156,7 @@ fn bug_hand_over_passes_over_a_party_waiting_again_once_woken() {
     drop(z); // z gives up: the party, still waiting, arrived after x
     assert_pending!(p.poll()); // completes generation 0: its poll's one action
     assert!(p.is_woken());
-    let p = assert_ready_ok!(p.poll()); // Fails: Pending (x leads)
-    assert!(p.is_leader());
-    let x = assert_ready_ok!(x.poll());
-    assert!(!x.is_leader());
-    assert_eq!((x.generation(), p.generation()), (1, 1));
-    assert!(x.index() != p.index() && x.index() < 3 && p.index() < 3);
+    assert_the_party_leads_generation_1(p, x);
 }
 
 /// The same, when the party waits again with a poll that completes an abandoned generation
@@ -149,22 +166,12 @@ fn bug_hand_over_passes_over_a_party_waiting_again_once_woken() {
 #[test]
 fn bug_hand_over_passes_over_a_party_whose_wait_completed_an_abandoned_generation() {
     let barrier = Barrier::new(2);
-    let a = pending(barrier.wait());
-    barrier.arrive_and_drop(); // generation 0 (a) is sealed: a leads it
-    assert_eq!(barrier.add_parties(1), 1);
-    let mut party = barrier.join(); // generation 1 needs 3
-    let mut x = pending(barrier.wait());
-    drop(party.arrive().unwrap()); // the party keeps its arrival (idle)
+    let (a, mut party, x) = idle_party_behind_a_sealed_generation(&barrier);
     let z = pending(barrier.wait()); // generation 1 is sealed: z leads it
     drop(a); // nobody left in generation 0
-    let mut p = pending(party.wait()); // waits again: completes generation 0, its poll's one action
+    let p = pending(party.wait()); // waits again: completes generation 0, its poll's one action
     assert_eq!(barrier.generation(), 1);
     assert!(p.is_woken());
     drop(z); // z gives up: the party, still waiting, arrived after x
-    let p = assert_ready_ok!(p.poll()); // Fails: Pending (x leads)
-    assert!(p.is_leader());
-    let x = assert_ready_ok!(x.poll());
-    assert!(!x.is_leader());
-    assert_eq!((x.generation(), p.generation()), (1, 1));
-    assert!(x.index() != p.index() && x.index() < 3 && p.index() < 3);
+    assert_the_party_leads_generation_1(p, x);
 }

@@ -12,6 +12,9 @@ use agnostic_barrier::{Barrier, BarrierBuilder, BarrierWait, BarrierWaitResult};
 use super::staged::{self, Log};
 use super::{poll_once, spawn, Spawned};
 
+/// An anonymous wait or a party's, polled by hand.
+pub type Waiting<'b> = Spawned<BarrierWait<'b>>;
+
 /// `fut` (a wait) wrapped for polling by hand and polled once: it has arrived and waits.
 #[track_caller]
 pub fn pending<F: Future + Unpin>(fut: F) -> Spawned<F>
@@ -26,7 +29,7 @@ where
 /// `N` anonymous waits on `barrier`, polled once each in order: they arrived in that order and
 /// wait.
 #[track_caller]
-pub fn pending_waits<const N: usize>(barrier: &Barrier) -> [Spawned<BarrierWait<'_>>; N] {
+pub fn pending_waits<const N: usize>(barrier: &Barrier) -> [Waiting<'_>; N] {
     let mut waits = std::array::from_fn(|_| spawn(barrier.wait()));
     for wait in &mut waits {
         assert_pending!(wait.poll());
