@@ -986,6 +986,29 @@ fn party_whose_thread_panics_breaks_the_barrier_and_leaves() {
 
 // ---- rule 16: a party never loses a pass ---------------------------------------------------
 
+/// Makes `party` keep a pass: its wait arrives, another arrival on `barrier` completes the
+/// generation, and the wait is dropped before it is polled again. Returns the other's result.
+#[track_caller]
+fn keep_a_pass(party: &mut Party<'_>, barrier: &Barrier) -> BarrierWaitResult {
+    let wait = pending(party.wait());
+    let theirs = last_arrival(barrier);
+    drop(wait);
+    theirs
+}
+
+/// A party of `barrier` (made for two) that keeps its arrival in a generation a departure
+/// sealed: its wait arrives, then `leader`'s; a departure seals generation 0, awaiting its
+/// leader; the party's wait is dropped. Returns the party and `leader`'s wait.
+#[track_caller]
+fn kept_in_a_sealed_generation(barrier: &Barrier) -> (Party<'_>, Waiting<'_>) {
+    let mut party = barrier.join();
+    let wait = pending(party.wait());
+    let leader = pending(barrier.wait());
+    barrier.arrive_and_drop(); // sealed, awaiting `leader`
+    drop(wait); // the party keeps its arrival in generation 0
+    (party, leader)
+}
+
 #[test]
 fn anonymous_wait_loses_its_pass_a_party_keeps_it() {
     // The two loops side by side, made deterministic: a wait dropped in the poll in which its
@@ -1002,10 +1025,7 @@ fn anonymous_wait_loses_its_pass_a_party_keeps_it() {
     // A party: the pass is kept, the next wait returns it at once, without arriving.
     let other = Barrier::new(1);
     let mut party = other.join();
-    let mut wait = party.wait();
-    assert_pending!(poll_once(&mut wait));
-    let theirs = assert_ready_ok!(poll_once(&mut other.wait()));
-    drop(wait);
+    let theirs = keep_a_pass(&mut party, &other);
     let mine: BarrierWaitResult = assert_ready_ok!(poll_once(&mut party.wait()));
     assert!(!mine.is_leader());
     assert_one_generation(&[mine, theirs], 2);
@@ -1022,10 +1042,7 @@ fn party_wait_dropped_before_its_first_poll_does_nothing() {
     drop(party.wait());
     assert_eq!(barrier.n_waiting(), 0);
     // With a pass kept: an unpolled wait leaves it kept.
-    let mut wait = party.wait();
-    assert_pending!(poll_once(&mut wait));
-    let theirs = last_arrival(&barrier);
-    drop(wait);
+    let theirs = keep_a_pass(&mut party, &barrier);
     drop(party.wait());
     drop(party.wait());
     let mine = assert_ready_ok!(poll_once(&mut party.wait()));
@@ -1059,11 +1076,7 @@ fn party_wait_dropped_before_the_seal_withdraws_its_arrival() {
 fn party_waits_for_the_kept_arrival_of_a_sealed_generation_without_arriving_again() {
     // A departure seals generation 0; its leader (another party) has not completed it yet.
     let barrier = Barrier::new(2);
-    let mut party = barrier.join();
-    let wait = pending(party.wait());
-    let mut leader = pending(barrier.wait());
-    barrier.arrive_and_drop();
-    drop(wait); // sealed: the party keeps its arrival
+    let (mut party, mut leader) = kept_in_a_sealed_generation(&barrier);
     assert_eq!((barrier.n_waiting(), barrier.generation()), (2, 0));
     let mut again = pending(party.wait());
     assert_eq!(barrier.n_waiting(), 2, "it did not arrive again");
@@ -1171,11 +1184,7 @@ fn missed_broken_is_not_kept_when_the_action_resets_the_generation() {
     let barrier = staged::on_first_run(Barrier::builder(2), |b| {
         b.reset();
     });
-    let mut party = barrier.join();
-    let wait = pending(party.wait());
-    let mut leader = pending(barrier.wait());
-    barrier.arrive_and_drop(); // sealed, awaiting `leader`
-    drop(wait); // the party keeps its arrival in generation 0
+    let (mut party, mut leader) = kept_in_a_sealed_generation(&barrier);
     assert_eq!(assert_ready!(leader.poll()), Err(WaitError::Broken));
     assert!(!barrier.is_broken());
     assert_eq!(barrier.generation(), 1);
@@ -1279,9 +1288,7 @@ fn party_arrive_with_an_arrival_outstanding_returns_a_token_for_it_without_arriv
     assert_one_generation(&[assert_ready_ok!(wait.poll()), theirs], 2);
     drop(wait);
     // A wait dropped while sealed: `arrive()` gives a token for its pass.
-    let wait = pending(party.wait());
-    let theirs = last_arrival(&barrier);
-    drop(wait);
+    let theirs = keep_a_pass(&mut party, &barrier);
     let token = party.arrive().unwrap();
     assert_eq!(
         (token.generation(), barrier.n_waiting()),
@@ -1297,9 +1304,7 @@ fn party_blocking_waits_return_a_kept_pass_at_once() {
     let barrier = Barrier::new(1);
     let mut party = barrier.join();
     for round in 0..2u64 {
-        let wait = pending(party.wait());
-        let theirs = last_arrival(&barrier);
-        drop(wait);
+        let theirs = keep_a_pass(&mut party, &barrier);
         // No other thread: a blocking wait that arrived again would wait forever, and a zero
         // timeout would break the barrier.
         let mine = if round == 0 {
@@ -1395,11 +1400,7 @@ fn party_blocking_timeout_breaks_the_barrier() {
 #[test]
 fn party_arrive_with_a_kept_arrival_of_a_sealed_generation_returns_a_token_for_it() {
     let barrier = Barrier::new(2);
-    let mut party = barrier.join();
-    let wait = pending(party.wait());
-    let mut leader = pending(barrier.wait());
-    barrier.arrive_and_drop(); // sealed, awaiting `leader`
-    drop(wait);
+    let (mut party, mut leader) = kept_in_a_sealed_generation(&barrier);
     let token = party.arrive().unwrap();
     assert_eq!(
         (token.generation(), barrier.n_waiting()),
