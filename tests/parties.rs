@@ -1524,40 +1524,69 @@ async fn against_a_late_party(
 const LOOP_ROUNDS: u64 = 150;
 const TIMEOUT_ROUNDS: u64 = 50;
 
+/// What a looper waits with: the barrier itself (anonymous waits), or a party of it.
+enum Waiter {
+    Anonymous(Arc<Barrier>),
+    Party(OwnedParty),
+}
+
+impl Waiter {
+    /// A barrier that `build` makes for two and an anonymous waiter on it or, with `party`, one
+    /// it makes for one and a waiter that holds the second party.
+    fn on(party: bool, build: impl FnOnce(usize) -> Barrier) -> (Arc<Barrier>, Waiter) {
+        if party {
+            let barrier = Arc::new(build(1));
+            let party = barrier.clone().join_owned();
+            (barrier, Waiter::Party(party))
+        } else {
+            let barrier = Arc::new(build(2));
+            (barrier.clone(), Waiter::Anonymous(barrier))
+        }
+    }
+
+    fn wait(&mut self) -> BarrierWait<'_> {
+        match self {
+            Waiter::Anonymous(barrier) => barrier.wait(),
+            Waiter::Party(party) => party.wait(),
+        }
+    }
+}
+
+/// Waits in a `select!` loop against a 1 ms tick until a wait wins.
+async fn select_loop(mut waiter: Waiter) -> Looped {
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    loop {
+        tokio::select! {
+            passed = first_poll(waiter.wait()) => return passed,
+            _ = tick.tick() => {}
+        }
+    }
+}
+
+/// Retries a wait under a 1 ms timeout until one passes.
+async fn timeout_loop(mut waiter: Waiter) -> Looped {
+    loop {
+        let wait = first_poll(waiter.wait());
+        if let Ok(passed) = tokio::time::timeout(Duration::from_millis(1), wait).await {
+            return passed;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(miri, ignore)]
 async fn select_loop_around_a_party_wait_never_hangs_unlike_an_anonymous_one() {
     // The anonymous loop: its wait can be dropped with its pass when the tick wins the poll in
     // which the generation completed; its next wait then waits in the next generation, alone.
     let (anonymous_hung, _) = against_a_late_party(LOOP_ROUNDS, Duration::from_millis(50), || {
-        let barrier = Arc::new(Barrier::new(2));
-        let b = barrier.clone();
-        let looper = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(1));
-            loop {
-                tokio::select! {
-                    passed = first_poll(b.wait()) => return passed,
-                    _ = tick.tick() => {}
-                }
-            }
-        });
-        (barrier, looper)
+        let (barrier, waiter) = Waiter::on(false, Barrier::new);
+        (barrier, tokio::spawn(select_loop(waiter)))
     })
     .await;
     // The same loop around a party's wait: a dropped wait's pass goes to the next one.
     let (hung, kept) = against_a_late_party(LOOP_ROUNDS, Duration::from_secs(10), || {
-        let barrier = Arc::new(Barrier::new(1));
-        let mut party = barrier.clone().join_owned();
-        let looper = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(1));
-            loop {
-                tokio::select! {
-                    passed = first_poll(party.wait()) => return passed,
-                    _ = tick.tick() => {}
-                }
-            }
-        });
-        (barrier, looper)
+        let (barrier, waiter) = Waiter::on(true, Barrier::new);
+        (barrier, tokio::spawn(select_loop(waiter)))
     })
     .await;
     println!(
@@ -1573,39 +1602,19 @@ async fn timeout_retried_around_a_party_wait_never_loses_a_pass() {
     // The action takes 3 ms, so the 1 ms timeout often drops the looper's wait while its
     // generation is sealed and not yet released: the anonymous loop then loses its pass.
     let slow = |parties| {
-        Arc::new(
-            Barrier::builder(parties)
-                .action(|| thread::sleep(Duration::from_millis(3)))
-                .build(),
-        )
+        Barrier::builder(parties)
+            .action(|| thread::sleep(Duration::from_millis(3)))
+            .build()
     };
     let (anonymous_hung, _) =
         against_a_late_party(TIMEOUT_ROUNDS, Duration::from_millis(20), || {
-            let barrier = slow(2);
-            let b = barrier.clone();
-            let looper = tokio::spawn(async move {
-                loop {
-                    let wait = first_poll(b.wait());
-                    if let Ok(passed) = tokio::time::timeout(Duration::from_millis(1), wait).await {
-                        return passed;
-                    }
-                }
-            });
-            (barrier, looper)
+            let (barrier, waiter) = Waiter::on(false, slow);
+            (barrier, tokio::spawn(timeout_loop(waiter)))
         })
         .await;
     let (hung, kept) = against_a_late_party(TIMEOUT_ROUNDS, Duration::from_secs(10), || {
-        let barrier = slow(1);
-        let mut party = barrier.clone().join_owned();
-        let looper = tokio::spawn(async move {
-            loop {
-                let wait = first_poll(party.wait());
-                if let Ok(passed) = tokio::time::timeout(Duration::from_millis(1), wait).await {
-                    return passed;
-                }
-            }
-        });
-        (barrier, looper)
+        let (barrier, waiter) = Waiter::on(true, slow);
+        (barrier, tokio::spawn(timeout_loop(waiter)))
     })
     .await;
     println!(
