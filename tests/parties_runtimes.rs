@@ -101,15 +101,14 @@ impl Runtime for TokioCurrentThread {
         TokioMultiThread::cancel(task).await
     }
     fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static {
-        tokio::time::sleep(d)
+        TokioMultiThread::sleep(d)
     }
-    #[allow(clippy::manual_async_fn)] // `async fn` cannot promise `Send`
     fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
     where
         F: Future + Send,
         F::Output: Send,
     {
-        async move { tokio::time::timeout(d, fut).await.ok() }
+        TokioMultiThread::timeout(d, fut)
     }
 }
 
@@ -173,17 +172,12 @@ impl Runtime for Smol {
             smol::Timer::after(d).await;
         }
     }
-    #[allow(clippy::manual_async_fn)] // `async fn` cannot promise `Send`
     fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
     where
         F: Future + Send,
         F::Output: Send,
     {
-        let timer = async move {
-            smol::Timer::after(d).await;
-            None
-        };
-        futures_lite::future::or(async move { Some(fut.await) }, timer)
+        unless_first(Self::sleep(d), fut)
     }
 }
 
@@ -230,27 +224,30 @@ impl Runtime for FuturesExecutor {
             let _ = rx.await;
         }
     }
-    #[allow(clippy::manual_async_fn)] // `async fn` cannot promise `Send`
     fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
     where
         F: Future + Send,
         F::Output: Send,
     {
-        let timer = async move {
-            Self::sleep(d).await;
-            None
-        };
-        futures_lite::future::or(async move { Some(fut.await) }, timer)
+        unless_first(Self::sleep(d), fut)
     }
+}
+
+/// `fut`'s output, or `None` if `timer` finished first.
+fn unless_first<F: Future>(
+    timer: impl Future<Output = ()>,
+    fut: F,
+) -> impl Future<Output = Option<F::Output>> {
+    let timer = async move {
+        timer.await;
+        None
+    };
+    futures_lite::future::or(async move { Some(fut.await) }, timer)
 }
 
 /// `fut`'s output, or `None` if `d` passed first (for futures that need not be `Send`).
 async fn within<R: Runtime, F: Future>(d: Duration, fut: F) -> Option<F::Output> {
-    let timer = async move {
-        R::sleep(d).await;
-        None
-    };
-    futures_lite::future::or(async move { Some(fut.await) }, timer).await
+    unless_first(R::sleep(d), fut).await
 }
 
 /// Waits (at most 10 s) until `done` holds.
