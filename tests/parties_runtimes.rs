@@ -7,7 +7,6 @@
 #[macro_use]
 mod common;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering::SeqCst;
@@ -15,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agnostic_barrier::{Barrier, BarrierWaitResult, OwnedParty, WaitError};
-use common::parties::counting_runs;
+use common::parties::{by_generation, counting_runs};
 use common::{assert_generations, assert_one_generation, install_panic_hook, QuietPanic};
 use futures::channel::oneshot;
 use futures::FutureExt;
@@ -322,13 +321,7 @@ async fn pool_grows_and_shrinks<R: Runtime>() {
         [0, 0, 0, 0, 2],
         "the newcomer counts from generation 2"
     );
-    let mut by_generation = BTreeMap::<u64, Vec<_>>::new();
-    for result in all {
-        by_generation
-            .entry(result.generation())
-            .or_default()
-            .push(result);
-    }
+    let by_generation = by_generation(&all);
     let expected = [4, 4, 5, 4, 4, 3, 2, 2];
     assert_eq!(by_generation.len(), expected.len());
     for ((generation, results), n) in by_generation.iter().zip(expected) {
@@ -338,6 +331,19 @@ async fn pool_grows_and_shrinks<R: Runtime>() {
     assert_eq!(runs.load(SeqCst), expected.len());
     assert_eq!((barrier.parties(), barrier.generation()), (0, 8));
     assert!(!barrier.is_broken());
+}
+
+/// Once `panic_now` fires, panics while it holds `party` (if its barrier has its three parties,
+/// as it does); otherwise waits with it.
+async fn panics_holding(
+    mut party: OwnedParty,
+    panic_now: oneshot::Receiver<()>,
+) -> Result<BarrierWaitResult, WaitError> {
+    panic_now.await.unwrap();
+    if party.barrier().parties() == 3 {
+        std::panic::panic_any(QuietPanic(15));
+    }
+    party.wait().await
 }
 
 /// A worker that panics while it holds its party (made before its task or inside it) breaks
@@ -360,24 +366,14 @@ async fn panicking_worker_breaks_the_barrier_and_leaves<R: Runtime>() {
         let doomed = if inside {
             let barrier = barrier.clone();
             R::spawn(async move {
-                let mut party = barrier.join_owned();
+                let party = barrier.join_owned();
                 joined_tx.send(()).unwrap();
-                panic_rx.await.unwrap();
-                if party.barrier().parties() == 3 {
-                    std::panic::panic_any(QuietPanic(15));
-                }
-                party.wait().await
+                panics_holding(party, panic_rx).await
             })
         } else {
-            let mut party = barrier.clone().join_owned();
+            let party = barrier.clone().join_owned();
             joined_tx.send(()).unwrap();
-            R::spawn(async move {
-                panic_rx.await.unwrap();
-                if party.barrier().parties() == 3 {
-                    std::panic::panic_any(QuietPanic(15));
-                }
-                party.wait().await
-            })
+            R::spawn(panics_holding(party, panic_rx))
         };
         joined.await.unwrap();
         panic_now.send(()).unwrap();
@@ -546,14 +542,7 @@ fn futures_local_pool_parties_join_and_leave_on_one_thread() {
             .unwrap();
     }
     pool.run();
-    let results = results.lock().unwrap();
-    let mut by_generation = BTreeMap::<u64, Vec<_>>::new();
-    for result in results.iter() {
-        by_generation
-            .entry(result.generation())
-            .or_default()
-            .push(*result);
-    }
+    let by_generation = by_generation(results.lock().unwrap().iter());
     for (generation, results) in &by_generation {
         assert_one_generation(results, if *generation < 2 { 3 } else { 2 });
     }
