@@ -31,11 +31,15 @@ trait Runtime: 'static {
     /// Cancels the task, as the runtime does (its future is dropped, maybe later).
     async fn cancel<T: Send + 'static>(task: Self::Task<T>);
     fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static;
-    /// The runtime's own timeout: `None` if `d` passed first (and `fut` was dropped).
+    /// The runtime's own timeout: `None` if `d` passed first (and `fut` was dropped). Runtimes
+    /// without one race `fut` against their `sleep`.
     fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
     where
         F: Future + Send,
-        F::Output: Send;
+        F::Output: Send,
+    {
+        unless_first(Self::sleep(d), fut)
+    }
 }
 
 struct TokioMultiThread;
@@ -171,13 +175,6 @@ impl Runtime for Smol {
             smol::Timer::after(d).await;
         }
     }
-    fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
-    where
-        F: Future + Send,
-        F::Output: Send,
-    {
-        unless_first(Self::sleep(d), fut)
-    }
 }
 
 /// A task of `futures::executor`: a thread of its own running `block_on`.
@@ -222,13 +219,6 @@ impl Runtime for FuturesExecutor {
         async move {
             let _ = rx.await;
         }
-    }
-    fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
-    where
-        F: Future + Send,
-        F::Output: Send,
-    {
-        unless_first(Self::sleep(d), fut)
     }
 }
 
