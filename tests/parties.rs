@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use agnostic_barrier::{Barrier, BarrierWait, BarrierWaitResult, OwnedParty, Party, WaitError};
 use common::parties::{
-    counting_runs, last_arrival, logging_phases, pending, pending_waits, Waiting,
+    counting_runs, last_arrival, logging_phases, pending, pending_waits, timing_out_by_hand,
+    Waiting,
 };
 use common::staged::{self, during, waiting, Log, Parked, Scene};
 use common::{
@@ -111,11 +112,7 @@ fn dynamic_builder_starts_with_no_parties_and_keeps_its_action() {
     assert!(assert_ready_ok!(poll_once(&mut party.wait())).is_leader());
     assert_eq!(runs.load(SeqCst), 1);
     // And its default timeout.
-    let timer = Deadline::new();
-    let fire = timer.clone();
-    let barrier = Barrier::dynamic_builder()
-        .timeout(Duration::from_secs(3600), move |_| fire.clone())
-        .build();
+    let (barrier, timer) = timing_out_by_hand(Barrier::dynamic_builder());
     let (mut a, mut b) = (barrier.join(), barrier.join());
     let mut wait = pending(a.wait());
     timer.fire();
@@ -1362,11 +1359,7 @@ fn party_wait_errors_are_the_barriers() {
     assert!(barrier.is_broken());
     drop(wait);
     // The builder's default timeout.
-    let timer = Deadline::new();
-    let fire = timer.clone();
-    let barrier = Barrier::builder(2)
-        .timeout(Duration::from_secs(3600), move |_| fire.clone())
-        .build();
+    let (barrier, timer) = timing_out_by_hand(Barrier::builder(2));
     let mut party = barrier.join();
     let mut other = pending(barrier.wait());
     let mut wait = pending(party.wait());

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use agnostic_barrier::{Barrier, BarrierBuilder, BarrierWait, BarrierWaitResult};
 
 use super::staged::{self, Log};
-use super::{poll_once, spawn, Spawned};
+use super::{poll_once, spawn, Deadline, Spawned};
 
 /// An anonymous wait or a party's, polled by hand.
 pub type Waiting<'b> = Spawned<BarrierWait<'b>>;
@@ -63,6 +64,17 @@ pub fn logging_phases(builder: BarrierBuilder) -> (Barrier, Log<&'static str>) {
     let sink = log.clone();
     let barrier = builder.action(move || sink.push(staged::phase())).build();
     (barrier, log)
+}
+
+/// Builds `builder` with a default timeout (an hour) whose timer is the returned deadline,
+/// fired by hand.
+pub fn timing_out_by_hand(builder: BarrierBuilder) -> (Barrier, Deadline) {
+    let timer = Deadline::new();
+    let fire = timer.clone();
+    let barrier = builder
+        .timeout(Duration::from_secs(3600), move |_| fire.clone())
+        .build();
+    (barrier, timer)
 }
 
 /// Results grouped by generation.
