@@ -10,14 +10,18 @@ mod common;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use agnostic_barrier::{Barrier, BarrierWait, BarrierWaitResult, OwnedParty, Party, WaitError};
-use common::staged::{self, during, waiting, Log, Parked};
+use common::parties::{
+    counting_runs, last_arrival, logging_phases, pending, pending_waits, timing_out_by_hand,
+    Waiting,
+};
+use common::staged::{self, during, waiting, Log, Parked, Scene};
 use common::{
     assert_one_generation, catch_panic, install_panic_hook, poll_once, spawn, Deadline, QuietPanic,
 };
@@ -96,32 +100,21 @@ fn dynamic_barrier_starts_with_no_parties_and_every_wait_panics_naming_the_calle
     assert!(!barrier.is_broken());
     // Once a party is added, waits work.
     assert_eq!(barrier.add_parties(1), 0);
-    assert!(assert_ready_ok!(poll_once(&mut barrier.wait())).is_leader());
+    assert!(last_arrival(&barrier).is_leader());
 }
 
 #[test]
 fn dynamic_builder_starts_with_no_parties_and_keeps_its_action() {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let barrier = Barrier::dynamic_builder()
-        .action(move || {
-            counter.fetch_add(1, SeqCst);
-        })
-        .build();
+    let (barrier, runs) = counting_runs(Barrier::dynamic_builder());
     assert_eq!(barrier.parties(), 0);
     panics_here_with_no_parties!(drop(barrier.wait()));
     let mut party = barrier.join();
     assert!(assert_ready_ok!(poll_once(&mut party.wait())).is_leader());
     assert_eq!(runs.load(SeqCst), 1);
     // And its default timeout.
-    let timer = Deadline::new();
-    let fire = timer.clone();
-    let barrier = Barrier::dynamic_builder()
-        .timeout(Duration::from_secs(3600), move |_| fire.clone())
-        .build();
+    let (barrier, timer) = timing_out_by_hand(Barrier::dynamic_builder());
     let (mut a, mut b) = (barrier.join(), barrier.join());
-    let mut wait = spawn(a.wait());
-    assert_pending!(wait.poll());
+    let mut wait = pending(a.wait());
     timer.fire();
     assert_eq!(assert_ready!(wait.poll()), Err(WaitError::TimedOut));
     assert_eq!(
@@ -186,22 +179,20 @@ fn add_parties_returns_the_generation_they_first_count_in() {
     let seen = Log::default();
     let parked = Parked::default();
     let (sink, park) = (seen.clone(), parked.clone());
-    let barrier = staged::with_action(Barrier::builder(1), move |b, run| {
-        if run == 0 {
-            // Generation 0 is sealed while its action runs: added parties count from 1.
-            sink.push(b.add_parties(1));
-            // Generation 1 fills meanwhile: 1 of 2 arrived, still not sealed.
-            park.push(waiting(b));
-            sink.push(b.add_parties(1));
-            // Two more fill generation 1 (3 of 3): it is sealed, awaiting its leader.
-            park.push(waiting(b));
-            park.push(waiting(b));
-            sink.push(b.add_parties(1));
-            // Generation 2 fills: 1 of 4.
-            park.push(waiting(b));
-        }
+    let barrier = staged::on_first_run(Barrier::builder(1), move |b| {
+        // Generation 0 is sealed while its action runs: added parties count from 1.
+        sink.push(b.add_parties(1));
+        // Generation 1 fills meanwhile: 1 of 2 arrived, still not sealed.
+        park.push(waiting(b));
+        sink.push(b.add_parties(1));
+        // Two more fill generation 1 (3 of 3): it is sealed, awaiting its leader.
+        park.push(waiting(b));
+        park.push(waiting(b));
+        sink.push(b.add_parties(1));
+        // Generation 2 fills: 1 of 4.
+        park.push(waiting(b));
     });
-    let first = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let first = last_arrival(&barrier);
     assert_eq!((first.generation(), first.index()), (0, 0));
     assert_eq!(seen.entries(), [1, 1, 2]);
     assert_eq!(barrier.parties(), 4);
@@ -215,7 +206,7 @@ fn add_parties_returns_the_generation_they_first_count_in() {
     // Generation 2 needs all four.
     assert_pending!(d.poll());
     let mut more: Vec<_> = (0..2).map(|_| waiting(&barrier)).collect();
-    let last = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let last = last_arrival(&barrier);
     let mut results = vec![last, assert_ready_ok!(d.poll())];
     results.extend(more.iter_mut().map(|w| assert_ready_ok!(w.poll())));
     assert_one_generation(&results, 4);
@@ -225,7 +216,7 @@ fn add_parties_returns_the_generation_they_first_count_in() {
 #[test]
 fn add_parties_after_a_completed_generation_counts_from_the_next() {
     let barrier = Barrier::new(1);
-    assert_ready_ok!(poll_once(&mut barrier.wait()));
+    last_arrival(&barrier);
     assert_eq!(barrier.add_parties(1), 1);
     barrier.reset();
     assert_eq!(
@@ -243,8 +234,7 @@ fn parties_n_waiting_and_generation_follow_joins_and_departures() {
     assert_eq!(state(&barrier), (1, 0, 0));
     let mut b = barrier.join();
     assert_eq!(state(&barrier), (2, 0, 0));
-    let mut wait_a = spawn(a.wait());
-    assert_pending!(wait_a.poll());
+    let mut wait_a = pending(a.wait());
     assert_eq!(state(&barrier), (2, 1, 0));
     let c = barrier.join();
     assert_eq!(state(&barrier), (3, 1, 0));
@@ -272,12 +262,10 @@ fn parties_n_waiting_and_generation_follow_joins_and_departures() {
 #[test]
 fn join_before_the_last_arrival_makes_the_generation_wait_for_it() {
     let barrier = Barrier::new(2);
-    let mut first = spawn(barrier.wait());
-    assert_pending!(first.poll());
+    let mut first = pending(barrier.wait());
     let mut party = barrier.join();
     // The arrival that would have completed the generation now waits for the new party.
-    let mut second = spawn(barrier.wait());
-    assert_pending!(second.poll());
+    let mut second = pending(barrier.wait());
     assert_eq!((barrier.n_waiting(), barrier.generation()), (2, 0));
     let mine = assert_ready_ok!(poll_once(&mut party.wait()));
     assert!(mine.is_leader());
@@ -293,19 +281,16 @@ fn join_before_the_last_arrival_makes_the_generation_wait_for_it() {
 #[test]
 fn join_after_the_last_arrival_counts_from_the_next_generation() {
     let barrier = Barrier::new(2);
-    let mut first = spawn(barrier.wait());
-    assert_pending!(first.poll());
-    let second = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let mut first = pending(barrier.wait());
+    let second = last_arrival(&barrier);
     let mut party = barrier.join();
     // Generation 0 completed before the join: its parties pass without the newcomer.
     let first = assert_ready_ok!(first.poll());
     assert_one_generation(&[first, second], 2);
     // Generation 1 needs three.
-    let mut mine = spawn(party.wait());
-    assert_pending!(mine.poll());
-    let mut other = spawn(barrier.wait());
-    assert_pending!(other.poll());
-    let last = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let mut mine = pending(party.wait());
+    let mut other = pending(barrier.wait());
+    let last = last_arrival(&barrier);
     let results = [
         assert_ready_ok!(mine.poll()),
         assert_ready_ok!(other.poll()),
@@ -319,17 +304,14 @@ fn join_after_the_last_arrival_counts_from_the_next_generation() {
 fn join_while_the_action_runs_counts_from_the_next_generation() {
     let joined = Log::default();
     let sink = joined.clone();
-    let barrier = staged::with_action(Barrier::builder(2), move |b, run| {
-        if run == 0 {
-            // The guard leaves at the end of the action, before the release: a net zero.
-            let party = b.clone().join_owned();
-            sink.push((b.parties(), b.n_waiting()));
-            drop(party);
-        }
+    let barrier = staged::on_first_run(Barrier::builder(2), move |b| {
+        // The guard leaves at the end of the action, before the release: a net zero.
+        let party = b.clone().join_owned();
+        sink.push((b.parties(), b.n_waiting()));
+        drop(party);
     });
-    let mut a = spawn(barrier.wait());
-    assert_pending!(a.poll());
-    let b = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let mut a = pending(barrier.wait());
+    let b = last_arrival(&barrier);
     assert_eq!(joined.entries(), [(3, 2)], "generation 0 still had 2 of 2");
     assert_one_generation(&[assert_ready_ok!(a.poll()), b], 2);
     assert_eq!(barrier.parties(), 2);
@@ -338,16 +320,13 @@ fn join_while_the_action_runs_counts_from_the_next_generation() {
 #[test]
 fn departure_that_does_not_fill_the_generation_disturbs_nobody() {
     let barrier = Barrier::new(4);
-    let mut a = spawn(barrier.wait());
-    let mut b = spawn(barrier.wait());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let [mut a, mut b] = pending_waits(&barrier);
     barrier.arrive_and_drop();
     assert_eq!((barrier.parties(), barrier.n_waiting()), (3, 2));
     assert!(!barrier.is_broken(), "a departure never breaks the barrier");
     assert_eq!((a.wakes(), b.wakes()), (0, 0));
     assert_pending!(a.poll());
-    let c = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let c = last_arrival(&barrier);
     assert_eq!(c.index(), 2, "a departure takes no index");
     let results = [assert_ready_ok!(a.poll()), assert_ready_ok!(b.poll()), c];
     assert_one_generation(&results, 3);
@@ -355,17 +334,8 @@ fn departure_that_does_not_fill_the_generation_disturbs_nobody() {
 
 #[test]
 fn departure_completes_the_generation_and_its_last_arrival_leads() {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let barrier = Barrier::builder(3)
-        .action(move || {
-            counter.fetch_add(1, SeqCst);
-        })
-        .build();
-    let mut a = spawn(barrier.wait());
-    let mut b = spawn(barrier.wait());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let (barrier, runs) = counting_runs(Barrier::builder(3));
+    let [mut a, mut b] = pending_waits(&barrier);
     barrier.arrive_and_drop();
     assert_eq!(barrier.parties(), 2);
     assert_eq!(
@@ -410,21 +380,11 @@ fn action_runs_on_the_leaders_next_poll_never_inside_a_departure() {
         Departure::DropParty,
         Departure::DropOwnedParty,
     ] {
-        let log = Log::default();
-        let sink = log.clone();
-        let barrier = Arc::new(
-            Barrier::builder(2)
-                .action(move || sink.push(staged::phase()))
-                .build(),
-        );
+        let (barrier, log) = logging_phases(Barrier::builder(2));
+        let barrier = Arc::new(barrier);
         // Four parties: three arrive, then one departs.
         let (party, owned) = (barrier.join(), barrier.clone().join_owned());
-        let mut a = spawn(barrier.wait());
-        let mut b = spawn(barrier.wait());
-        let mut c = spawn(barrier.wait());
-        for wait in [&mut a, &mut b, &mut c] {
-            assert_pending!(wait.poll());
-        }
+        let [mut a, mut b, mut c] = pending_waits(&barrier);
         let guards = during("departure", || match departure {
             Departure::ArriveAndDrop => {
                 barrier.arrive_and_drop();
@@ -477,13 +437,11 @@ fn departures_while_the_action_runs_apply_to_the_next_generation() {
     let seen = Log::default();
     let leaving: Arc<Mutex<Option<OwnedParty>>> = Arc::default();
     let (sink, guard) = (seen.clone(), leaving.clone());
-    let barrier = staged::with_action(Barrier::dynamic_builder(), move |b, run| {
-        if run == 0 {
-            // Generation 0 is sealed with its four: both departures apply from generation 1.
-            b.arrive_and_drop();
-            guard.lock().unwrap().take().unwrap().leave();
-            sink.push((b.parties(), b.n_waiting(), b.generation()));
-        }
+    let barrier = staged::on_first_run(Barrier::dynamic_builder(), move |b| {
+        // Generation 0 is sealed with its four: both departures apply from generation 1.
+        b.arrive_and_drop();
+        guard.lock().unwrap().take().unwrap().leave();
+        sink.push((b.parties(), b.n_waiting(), b.generation()));
     });
     barrier.add_parties(3);
     let mut party = barrier.clone().join_owned();
@@ -492,7 +450,7 @@ fn departures_while_the_action_runs_apply_to_the_next_generation() {
     *leaving.lock().unwrap() = Some(party);
     let mut a = waiting(&barrier);
     let mut b = waiting(&barrier);
-    let c = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let c = last_arrival(&barrier);
     assert_eq!(seen.entries(), [(2, 4, 0)]);
     let (a, b) = (assert_ready_ok!(a.poll()), assert_ready_ok!(b.poll()));
     // Generation 0 completed with its four arrivals (the party's pass went with it).
@@ -501,7 +459,7 @@ fn departures_while_the_action_runs_apply_to_the_next_generation() {
     assert_eq!((a.generation(), b.generation(), c.generation()), (0, 0, 0));
     // Generation 1 needs two.
     let mut d = waiting(&barrier);
-    let e = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let e = last_arrival(&barrier);
     assert_one_generation(&[assert_ready_ok!(d.poll()), e], 2);
     assert_eq!(e.generation(), 1);
     assert!(!barrier.is_broken());
@@ -509,27 +467,19 @@ fn departures_while_the_action_runs_apply_to_the_next_generation() {
 
 #[test]
 fn departure_seals_a_queued_generation_whose_leader_completes_it_after_the_earlier_release() {
-    let log = Log::default();
-    let parked = Parked::default();
-    let (sink, park) = (log.clone(), parked.clone());
-    let barrier = staged::with_action(Barrier::builder(3), move |b, run| {
-        sink.push((run, staged::phase()));
-        if run == 0 {
-            // Generation 1 fills while generation 0's action runs: two of three.
-            park.push(waiting(b));
-            park.push(waiting(b));
-            assert_eq!(b.add_parties(0), 1, "generation 1 is still filling");
-            // A departure seals it, with its last arrival as leader; nothing runs here.
-            during("departure", || b.arrive_and_drop());
-            assert_eq!(b.add_parties(0), 2, "generation 1 is sealed");
-            assert_eq!(b.parties(), 2);
-        }
+    let (barrier, Scene { log, parked }) = staged::logged(Barrier::builder(3), move |b, scene| {
+        // Generation 1 fills while generation 0's action runs: two of three.
+        scene.parked.push(waiting(b));
+        scene.parked.push(waiting(b));
+        assert_eq!(b.add_parties(0), 1, "generation 1 is still filling");
+        // A departure seals it, with its last arrival as leader; nothing runs here.
+        during("departure", || b.arrive_and_drop());
+        assert_eq!(b.add_parties(0), 2, "generation 1 is sealed");
+        assert_eq!(b.parties(), 2);
     });
     let mut x = waiting(&barrier);
     let mut y = waiting(&barrier);
-    let z = during("generation 0's leader", || {
-        assert_ready_ok!(poll_once(&mut barrier.wait()))
-    });
+    let z = during("generation 0's leader", || last_arrival(&barrier));
     assert!(z.is_leader());
     assert_eq!(
         log.entries(),
@@ -606,16 +556,12 @@ fn departures_leave_indices_a_permutation() {
     // Issue 11's case: 4 parties, indices 0, 1 and 2 taken, 0 and 1 withdraw, two parties
     // leave: the remaining waiter ends up with index 0 or 1, never 2.
     let barrier = Barrier::new(4);
-    let mut waits: Vec<_> = (0..3).map(|_| spawn(barrier.wait())).collect();
-    for wait in &mut waits {
-        assert_pending!(wait.poll());
-    }
-    let mut third = waits.pop().unwrap();
-    drop(waits);
+    let [first, second, mut third] = pending_waits(&barrier);
+    drop((first, second));
     barrier.arrive_and_drop();
     barrier.arrive_and_drop();
     assert_eq!((barrier.parties(), barrier.n_waiting()), (2, 1));
-    let last = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let last = last_arrival(&barrier);
     let third = assert_ready_ok!(third.poll());
     assert_one_generation(&[third, last], 2);
 }
@@ -626,12 +572,7 @@ fn departure_sealed_leader_stranded_above_the_parties_gets_a_free_index() {
     // sealed with a and c, and c, the last arrival, leads it. Its indices must be {0, 1}: c,
     // stranded at 2, takes b's free 1.
     let barrier = Barrier::new(4);
-    let mut a = spawn(barrier.wait());
-    let mut b = spawn(barrier.wait());
-    let mut c = spawn(barrier.wait());
-    for wait in [&mut a, &mut b, &mut c] {
-        assert_pending!(wait.poll());
-    }
+    let [mut a, b, mut c] = pending_waits(&barrier);
     drop(b);
     barrier.arrive_and_drop();
     barrier.arrive_and_drop();
@@ -648,24 +589,22 @@ fn queued_leader_stranded_above_the_parties_gets_a_free_index() {
     // generation 1 as its leader, takes the free index 3 while generation 1 has 3 parties.
     let parked = Parked::default();
     let park = parked.clone();
-    let barrier = staged::with_action(Barrier::builder(1), move |b, run| {
-        if run == 0 {
-            b.add_parties(5); // generation 1 needs 6
-            let [a0, a1, a2, a3, a4] = [(); 5].map(|_| waiting(b));
-            // Withdraw 0, 1 and then 3: the next arrival takes 3 back.
-            drop((a0, a1));
-            drop(a3);
-            for _ in 0..3 {
-                b.arrive_and_drop(); // 6 -> 3 parties; 2 of 3 arrived: not sealed
-            }
-            assert_eq!(b.parties(), 3);
-            let leader = waiting(b); // takes 3, seals generation 1
-            park.push(a2);
-            park.push(a4);
-            park.push(leader);
+    let barrier = staged::on_first_run(Barrier::builder(1), move |b| {
+        b.add_parties(5); // generation 1 needs 6
+        let [a0, a1, a2, a3, a4] = [(); 5].map(|_| waiting(b));
+        // Withdraw 0, 1 and then 3: the next arrival takes 3 back.
+        drop((a0, a1));
+        drop(a3);
+        for _ in 0..3 {
+            b.arrive_and_drop(); // 6 -> 3 parties; 2 of 3 arrived: not sealed
         }
+        assert_eq!(b.parties(), 3);
+        let leader = waiting(b); // takes 3, seals generation 1
+        park.push(a2);
+        park.push(a4);
+        park.push(leader);
     });
-    assert_ready_ok!(poll_once(&mut barrier.wait()));
+    last_arrival(&barrier);
     let [mut p2, mut p4, mut leader] = parked.take_n();
     let leader = assert_ready_ok!(leader.poll());
     assert!(leader.is_leader());
@@ -698,7 +637,7 @@ struct Explorer<'b> {
     /// The model's `parties()`.
     parties: usize,
     /// Waiting parties, in arrival order: (id, wait, revocable).
-    waiting: Vec<(usize, common::Spawned<BarrierWait<'b>>, bool)>,
+    waiting: Vec<(usize, Waiting<'b>, bool)>,
     next_id: usize,
     /// Released parties: (id, result).
     released: Vec<(usize, BarrierWaitResult)>,
@@ -898,10 +837,7 @@ fn party_dropped_while_its_thread_panics_breaks_the_barrier_and_leaves() {
         } else {
             Box::new(barrier.join())
         };
-        let mut a = spawn(barrier.wait());
-        let mut b = spawn(barrier.wait());
-        assert_pending!(a.poll());
-        assert_pending!(b.poll());
+        let [mut a, mut b] = pending_waits(&barrier);
         drop_while_panicking(guard);
         assert!(barrier.is_broken(), "owned: {owned}");
         assert!(a.is_woken() && b.is_woken());
@@ -910,9 +846,8 @@ fn party_dropped_while_its_thread_panics_breaks_the_barrier_and_leaves() {
         assert_eq!(barrier.parties(), 2, "and it left");
         // After a reset, nobody waits for the dead party.
         barrier.reset();
-        let mut a = spawn(barrier.wait());
-        assert_pending!(a.poll());
-        let b = assert_ready_ok!(poll_once(&mut barrier.wait()));
+        let mut a = pending(barrier.wait());
+        let b = last_arrival(&barrier);
         assert_one_generation(&[assert_ready_ok!(a.poll()), b], 2);
     }
 }
@@ -922,8 +857,7 @@ fn party_with_an_arrival_outstanding_dropped_while_panicking_breaks_the_barrier(
     let barrier = Barrier::new(2);
     let mut party = barrier.join();
     drop(party.arrive().unwrap()); // the party keeps this arrival
-    let mut other = spawn(barrier.wait());
-    assert_pending!(other.poll());
+    let mut other = pending(barrier.wait());
     drop_while_panicking(party);
     assert!(barrier.is_broken());
     assert_eq!(assert_ready!(other.poll()), Err(WaitError::Broken));
@@ -958,8 +892,7 @@ fn party_dropped_or_left_quietly_never_breaks_the_barrier() {
     assert!(!barrier.is_broken());
     assert!(assert_ready_ok!(waiting.poll()).is_leader());
     let party = barrier.join();
-    let mut waiting = spawn(barrier.wait());
-    assert_pending!(waiting.poll());
+    let mut waiting = pending(barrier.wait());
     party.leave();
     assert!(!barrier.is_broken());
     assert!(assert_ready_ok!(waiting.poll()).is_leader());
@@ -978,8 +911,7 @@ impl Drop for LeaveOnDrop<'_> {
 fn leave_is_quiet_even_while_its_thread_panics() {
     let barrier = Barrier::new(1);
     let party = barrier.join();
-    let mut waiting = spawn(barrier.wait());
-    assert_pending!(waiting.poll());
+    let mut waiting = pending(barrier.wait());
     drop_while_panicking(LeaveOnDrop(Some(party)));
     assert!(!barrier.is_broken());
     assert_eq!(barrier.parties(), 1);
@@ -997,15 +929,14 @@ fn party_cancelled_with_its_future_leaves_quietly() {
     drop(task);
     assert!(!barrier.is_broken());
     assert_eq!((barrier.parties(), barrier.n_waiting()), (1, 0));
-    assert!(assert_ready_ok!(poll_once(&mut barrier.wait())).is_leader());
+    assert!(last_arrival(&barrier).is_leader());
 
     // After its generation was sealed: the others pass, and it leaves from the next one.
     let barrier = Arc::new(Barrier::new(2));
     let mut party = barrier.clone().join_owned();
     let mut task = staged::boxed(async move { party.wait().await });
     assert_pending!(task.poll());
-    let mut leader = spawn(barrier.wait());
-    assert_pending!(leader.poll());
+    let mut leader = pending(barrier.wait());
     barrier.arrive_and_drop(); // sealed: the task's party and `leader`
     drop(task);
     assert!(!barrier.is_broken());
@@ -1013,7 +944,7 @@ fn party_cancelled_with_its_future_leaves_quietly() {
     let leader = assert_ready_ok!(leader.poll());
     assert!(leader.is_leader());
     assert_eq!(barrier.generation(), 1);
-    assert!(assert_ready_ok!(poll_once(&mut barrier.wait())).is_leader());
+    assert!(last_arrival(&barrier).is_leader());
 }
 
 #[test]
@@ -1033,7 +964,7 @@ fn party_whose_thread_panics_breaks_the_barrier_and_leaves() {
     assert_eq!(assert_ready!(waiting.poll()), Err(WaitError::Broken));
     assert_eq!(barrier.parties(), 1, "and it left");
     barrier.reset();
-    assert!(assert_ready_ok!(poll_once(&mut barrier.wait())).is_leader());
+    assert!(last_arrival(&barrier).is_leader());
     // The same with a borrowed party on a scoped thread, panicking while it waits.
     let barrier = Barrier::new(1);
     let mut party = barrier.join();
@@ -1047,10 +978,33 @@ fn party_whose_thread_panics_breaks_the_barrier_and_leaves() {
     });
     assert_eq!(barrier.parties(), 1);
     barrier.reset();
-    assert!(assert_ready_ok!(poll_once(&mut barrier.wait())).is_leader());
+    assert!(last_arrival(&barrier).is_leader());
 }
 
 // ---- rule 16: a party never loses a pass ---------------------------------------------------
+
+/// Makes `party` keep a pass: its wait arrives, another arrival on `barrier` completes the
+/// generation, and the wait is dropped before it is polled again. Returns the other's result.
+#[track_caller]
+fn keep_a_pass(party: &mut Party<'_>, barrier: &Barrier) -> BarrierWaitResult {
+    let wait = pending(party.wait());
+    let theirs = last_arrival(barrier);
+    drop(wait);
+    theirs
+}
+
+/// A party of `barrier` (made for two) that keeps its arrival in a generation a departure
+/// sealed: its wait arrives, then `leader`'s; a departure seals generation 0, awaiting its
+/// leader; the party's wait is dropped. Returns the party and `leader`'s wait.
+#[track_caller]
+fn kept_in_a_sealed_generation(barrier: &Barrier) -> (Party<'_>, Waiting<'_>) {
+    let mut party = barrier.join();
+    let wait = pending(party.wait());
+    let leader = pending(barrier.wait());
+    barrier.arrive_and_drop(); // sealed, awaiting `leader`
+    drop(wait); // the party keeps its arrival in generation 0
+    (party, leader)
+}
 
 #[test]
 fn anonymous_wait_loses_its_pass_a_party_keeps_it() {
@@ -1060,26 +1014,21 @@ fn anonymous_wait_loses_its_pass_a_party_keeps_it() {
     // Anonymous: the pass is lost, the next wait arrives in generation 1.
     let mut looper = barrier.wait();
     assert_pending!(poll_once(&mut looper));
-    assert_ready_ok!(poll_once(&mut barrier.wait()));
+    last_arrival(&barrier);
     drop(looper);
-    let mut retry = spawn(barrier.wait());
-    assert_pending!(retry.poll());
+    let retry = pending(barrier.wait());
     assert_eq!((barrier.n_waiting(), barrier.generation()), (1, 1));
     drop(retry);
     // A party: the pass is kept, the next wait returns it at once, without arriving.
     let other = Barrier::new(1);
     let mut party = other.join();
-    let mut wait = party.wait();
-    assert_pending!(poll_once(&mut wait));
-    let theirs = assert_ready_ok!(poll_once(&mut other.wait()));
-    drop(wait);
+    let theirs = keep_a_pass(&mut party, &other);
     let mine: BarrierWaitResult = assert_ready_ok!(poll_once(&mut party.wait()));
     assert!(!mine.is_leader());
     assert_one_generation(&[mine, theirs], 2);
     assert_eq!(other.n_waiting(), 0, "it did not arrive again");
     // The pass was handed out: the wait after it arrives in generation 1.
-    let mut next = spawn(party.wait());
-    assert_pending!(next.poll());
+    let _next = pending(party.wait());
     assert_eq!((other.n_waiting(), other.generation()), (1, 1));
 }
 
@@ -1090,10 +1039,7 @@ fn party_wait_dropped_before_its_first_poll_does_nothing() {
     drop(party.wait());
     assert_eq!(barrier.n_waiting(), 0);
     // With a pass kept: an unpolled wait leaves it kept.
-    let mut wait = party.wait();
-    assert_pending!(poll_once(&mut wait));
-    let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
-    drop(wait);
+    let theirs = keep_a_pass(&mut party, &barrier);
     drop(party.wait());
     drop(party.wait());
     let mine = assert_ready_ok!(poll_once(&mut party.wait()));
@@ -1104,20 +1050,17 @@ fn party_wait_dropped_before_its_first_poll_does_nothing() {
 fn party_wait_dropped_before_the_seal_withdraws_its_arrival() {
     let barrier = Barrier::new(2);
     let mut party = barrier.join();
-    let mut a = spawn(barrier.wait());
-    assert_pending!(a.poll());
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
+    let mut a = pending(barrier.wait());
+    let wait = pending(party.wait());
     assert_eq!(barrier.n_waiting(), 2);
     drop(wait);
     assert_eq!(barrier.n_waiting(), 1);
     assert!(!barrier.is_broken());
     assert!(!a.is_woken());
     // Withdrawn, not kept: the party's next wait arrives again.
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
+    let mut wait = pending(party.wait());
     assert_eq!(barrier.n_waiting(), 2);
-    let last = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let last = last_arrival(&barrier);
     let results = [
         assert_ready_ok!(a.poll()),
         assert_ready_ok!(wait.poll()),
@@ -1130,16 +1073,9 @@ fn party_wait_dropped_before_the_seal_withdraws_its_arrival() {
 fn party_waits_for_the_kept_arrival_of_a_sealed_generation_without_arriving_again() {
     // A departure seals generation 0; its leader (another party) has not completed it yet.
     let barrier = Barrier::new(2);
-    let mut party = barrier.join();
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
-    let mut leader = spawn(barrier.wait());
-    assert_pending!(leader.poll());
-    barrier.arrive_and_drop();
-    drop(wait); // sealed: the party keeps its arrival
+    let (mut party, mut leader) = kept_in_a_sealed_generation(&barrier);
     assert_eq!((barrier.n_waiting(), barrier.generation()), (2, 0));
-    let mut again = spawn(party.wait());
-    assert_pending!(again.poll());
+    let mut again = pending(party.wait());
     assert_eq!(barrier.n_waiting(), 2, "it did not arrive again");
     let leader = assert_ready_ok!(leader.poll());
     assert!(leader.is_leader());
@@ -1151,16 +1087,10 @@ fn party_waits_for_the_kept_arrival_of_a_sealed_generation_without_arriving_agai
 
 #[test]
 fn party_whose_dropped_wait_led_the_generation_hands_the_lead_to_another_party() {
-    let log = Log::default();
-    let sink = log.clone();
-    let barrier = Barrier::builder(2)
-        .action(move || sink.push(staged::phase()))
-        .build();
+    let (barrier, log) = logging_phases(Barrier::builder(2));
     let mut party = barrier.join();
-    let mut other = spawn(barrier.wait());
-    assert_pending!(other.poll());
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
+    let mut other = pending(barrier.wait());
+    let wait = pending(party.wait());
     barrier.arrive_and_drop(); // sealed: the party arrived last and leads
     assert!(wait.is_woken() && !other.is_woken());
     drop(wait); // before it ran the action
@@ -1176,21 +1106,15 @@ fn party_whose_dropped_wait_led_the_generation_hands_the_lead_to_another_party()
 
 #[test]
 fn party_whose_dropped_wait_led_the_generation_keeps_the_lead_when_nobody_else_waits() {
-    let log = Log::default();
-    let sink = log.clone();
-    let barrier = Barrier::builder(1)
-        .action(move || sink.push(staged::phase()))
-        .build();
+    let (barrier, log) = logging_phases(Barrier::builder(1));
     let mut party = barrier.join();
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
+    let wait = pending(party.wait());
     barrier.arrive_and_drop(); // one party: the party's arrival completes generation 0
     drop(wait);
     assert!(log.entries().is_empty());
     assert_eq!((barrier.n_waiting(), barrier.generation()), (1, 0));
     // An arrival meanwhile counts toward generation 1 (sealed at once: one party).
-    let mut next = spawn(barrier.wait());
-    assert_pending!(next.poll());
+    let mut next = pending(barrier.wait());
     let mine = during("party's next wait", || {
         assert_ready_ok!(poll_once(&mut party.wait()))
     });
@@ -1209,27 +1133,22 @@ fn party_whose_dropped_wait_led_a_queued_generation_keeps_its_pass() {
     // leads it, and its wait is dropped before its turn came.
     for others in [2, 0] {
         let slot: Arc<Mutex<Option<OwnedParty>>> = Arc::default();
-        let parked = Parked::default();
-        let log = Log::default();
-        let (keep, park, sink) = (slot.clone(), parked.clone(), log.clone());
-        let barrier = staged::with_action(Barrier::builder(2), move |b, run| {
-            sink.push((run, staged::phase()));
-            if run == 0 {
+        let keep = slot.clone();
+        let (barrier, Scene { log, parked }) =
+            staged::logged(Barrier::builder(2), move |b, scene| {
                 let mut party = b.clone().join_owned(); // generation 1 needs 3
                 for _ in 0..others {
-                    park.push(waiting(b));
+                    scene.parked.push(waiting(b));
                 }
-                let mut wait = spawn(party.wait());
-                assert_pending!(wait.poll());
+                let wait = pending(party.wait());
                 for _ in others..2 {
                     b.arrive_and_drop(); // alone: departures seal generation 1
                 }
                 drop(wait);
                 *keep.lock().unwrap() = Some(party);
-            }
-        });
+            });
         let mut a = waiting(&barrier);
-        let b = assert_ready_ok!(poll_once(&mut barrier.wait()));
+        let b = last_arrival(&barrier);
         assert_one_generation(&[assert_ready_ok!(a.poll()), b], 2);
         let mut party = slot.lock().unwrap().take().unwrap();
         if others == 2 {
@@ -1259,26 +1178,17 @@ fn party_whose_dropped_wait_led_a_queued_generation_keeps_its_pass() {
 
 #[test]
 fn missed_broken_is_not_kept_when_the_action_resets_the_generation() {
-    let barrier = staged::with_action(Barrier::builder(2), |b, run| {
-        if run == 0 {
-            b.reset();
-        }
+    let barrier = staged::on_first_run(Barrier::builder(2), |b| {
+        b.reset();
     });
-    let mut party = barrier.join();
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
-    let mut leader = spawn(barrier.wait());
-    assert_pending!(leader.poll());
-    barrier.arrive_and_drop(); // sealed, awaiting `leader`
-    drop(wait); // the party keeps its arrival in generation 0
+    let (mut party, mut leader) = kept_in_a_sealed_generation(&barrier);
     assert_eq!(assert_ready!(leader.poll()), Err(WaitError::Broken));
     assert!(!barrier.is_broken());
     assert_eq!(barrier.generation(), 1);
     // Generation 0 was reset while no wait of the party was polled: its next wait arrives anew.
-    let mut again = spawn(party.wait());
-    assert_pending!(again.poll());
+    let mut again = pending(party.wait());
     assert_eq!(barrier.n_waiting(), 1, "arrived in generation 1");
-    let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let other = last_arrival(&barrier);
     let mine = assert_ready_ok!(again.poll());
     assert_one_generation(&[mine, other], 2);
     assert_eq!(mine.generation(), 1);
@@ -1290,10 +1200,8 @@ fn missed_broken_is_not_kept_after_abort_and_reset() {
     for drop_after_abort in [false, true] {
         let barrier = Barrier::new(2);
         let mut party = barrier.join();
-        let mut wait = spawn(party.wait());
-        assert_pending!(wait.poll());
-        let mut leader = spawn(barrier.wait());
-        assert_pending!(leader.poll());
+        let wait = pending(party.wait());
+        let mut leader = pending(barrier.wait());
         barrier.arrive_and_drop();
         if !drop_after_abort {
             drop(wait);
@@ -1304,14 +1212,13 @@ fn missed_broken_is_not_kept_after_abort_and_reset() {
         }
         barrier.reset();
         assert_eq!(assert_ready!(leader.poll()), Err(WaitError::Broken));
-        let mut again = spawn(party.wait());
-        assert_pending!(again.poll());
+        let mut again = pending(party.wait());
         assert_eq!(
             barrier.n_waiting(),
             1,
             "drop after abort: {drop_after_abort}"
         );
-        let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+        let other = last_arrival(&barrier);
         assert_one_generation(&[assert_ready_ok!(again.poll()), other], 2);
     }
 }
@@ -1327,10 +1234,9 @@ fn missed_broken_of_a_dropped_token_is_not_kept() {
     assert_eq!(token.generation(), 1, "arrived anew after the reset");
     assert_eq!(barrier.n_waiting(), 1);
     drop(token);
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
+    let mut wait = pending(party.wait());
     assert_eq!(barrier.n_waiting(), 1);
-    let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let other = last_arrival(&barrier);
     assert_one_generation(&[assert_ready_ok!(wait.poll()), other], 2);
 }
 
@@ -1341,10 +1247,9 @@ fn dropped_token_is_waited_for_by_the_next_wait() {
     let token = party.arrive().unwrap();
     assert_eq!(barrier.n_waiting(), 1);
     drop(token);
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
+    let mut wait = pending(party.wait());
     assert_eq!(barrier.n_waiting(), 1, "no second arrival");
-    let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let theirs = last_arrival(&barrier);
     let mine = assert_ready_ok!(wait.poll());
     assert_one_generation(&[mine, theirs], 2);
 }
@@ -1353,14 +1258,12 @@ fn dropped_token_is_waited_for_by_the_next_wait() {
 fn dropped_token_wait_is_waited_for_by_the_next_wait() {
     let barrier = Barrier::new(1);
     let mut party = barrier.join();
-    let mut wait = spawn(party.arrive().unwrap().wait());
-    assert_pending!(wait.poll());
+    let wait = pending(party.arrive().unwrap().wait());
     drop(wait); // irrevocable: the party keeps the arrival
     assert_eq!(barrier.n_waiting(), 1);
-    let mut again = spawn(party.wait());
-    assert_pending!(again.poll());
+    let mut again = pending(party.wait());
     assert_eq!(barrier.n_waiting(), 1);
-    let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let theirs = last_arrival(&barrier);
     assert_one_generation(&[assert_ready_ok!(again.poll()), theirs], 2);
 }
 
@@ -1377,16 +1280,12 @@ fn party_arrive_with_an_arrival_outstanding_returns_a_token_for_it_without_arriv
         (0, 1),
         "nothing arrived"
     );
-    let mut wait = spawn(token.wait());
-    assert_pending!(wait.poll());
-    let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let mut wait = pending(token.wait());
+    let theirs = last_arrival(&barrier);
     assert_one_generation(&[assert_ready_ok!(wait.poll()), theirs], 2);
     drop(wait);
     // A wait dropped while sealed: `arrive()` gives a token for its pass.
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
-    let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
-    drop(wait);
+    let theirs = keep_a_pass(&mut party, &barrier);
     let token = party.arrive().unwrap();
     assert_eq!(
         (token.generation(), barrier.n_waiting()),
@@ -1402,10 +1301,7 @@ fn party_blocking_waits_return_a_kept_pass_at_once() {
     let barrier = Barrier::new(1);
     let mut party = barrier.join();
     for round in 0..2u64 {
-        let mut wait = spawn(party.wait());
-        assert_pending!(wait.poll());
-        let theirs = assert_ready_ok!(poll_once(&mut barrier.wait()));
-        drop(wait);
+        let theirs = keep_a_pass(&mut party, &barrier);
         // No other thread: a blocking wait that arrived again would wait forever, and a zero
         // timeout would break the barrier.
         let mine = if round == 0 {
@@ -1439,8 +1335,7 @@ fn party_wait_errors_are_the_barriers() {
     let barrier = Barrier::new(1);
     let mut party = barrier.join();
     // Broken while it waits, and at once (without arriving) while broken.
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
+    let mut wait = pending(party.wait());
     barrier.abort();
     assert_eq!(assert_ready!(wait.poll()), Err(WaitError::Broken));
     drop(wait);
@@ -1452,30 +1347,22 @@ fn party_wait_errors_are_the_barriers() {
     assert_eq!(barrier.n_waiting(), 0);
     barrier.reset();
     // Reset while it waits.
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
+    let mut wait = pending(party.wait());
     barrier.reset();
     assert_eq!(assert_ready!(wait.poll()), Err(WaitError::Broken));
     drop(wait);
     // A per-call deadline.
     let deadline = Deadline::new();
-    let mut wait = spawn(party.wait().timeout(deadline.clone()));
-    assert_pending!(wait.poll());
+    let mut wait = pending(party.wait().timeout(deadline.clone()));
     deadline.fire();
     assert_eq!(assert_ready!(wait.poll()), Err(WaitError::TimedOut));
     assert!(barrier.is_broken());
     drop(wait);
     // The builder's default timeout.
-    let timer = Deadline::new();
-    let fire = timer.clone();
-    let barrier = Barrier::builder(2)
-        .timeout(Duration::from_secs(3600), move |_| fire.clone())
-        .build();
+    let (barrier, timer) = timing_out_by_hand(Barrier::builder(2));
     let mut party = barrier.join();
-    let mut other = spawn(barrier.wait());
-    assert_pending!(other.poll());
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
+    let mut other = pending(barrier.wait());
+    let mut wait = pending(party.wait());
     timer.fire();
     assert_eq!(assert_ready!(wait.poll()), Err(WaitError::TimedOut));
     assert_eq!(assert_ready!(other.poll()), Err(WaitError::Broken));
@@ -1506,21 +1393,14 @@ fn party_blocking_timeout_breaks_the_barrier() {
 #[test]
 fn party_arrive_with_a_kept_arrival_of_a_sealed_generation_returns_a_token_for_it() {
     let barrier = Barrier::new(2);
-    let mut party = barrier.join();
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
-    let mut leader = spawn(barrier.wait());
-    assert_pending!(leader.poll());
-    barrier.arrive_and_drop(); // sealed, awaiting `leader`
-    drop(wait);
+    let (mut party, mut leader) = kept_in_a_sealed_generation(&barrier);
     let token = party.arrive().unwrap();
     assert_eq!(
         (token.generation(), barrier.n_waiting()),
         (0, 2),
         "nothing arrived"
     );
-    let mut mine = spawn(token.wait());
-    assert_pending!(mine.poll());
+    let mut mine = pending(token.wait());
     let leader = assert_ready_ok!(leader.poll());
     assert!(mine.is_woken());
     assert_one_generation(&[assert_ready_ok!(mine.poll()), leader], 2);
@@ -1533,16 +1413,14 @@ fn party_arrive_that_completes_runs_the_action_and_its_panic_propagates() {
         .action(|| std::panic::panic_any(QuietPanic(17)))
         .build();
     let mut party = barrier.join();
-    let mut other = spawn(barrier.wait());
-    assert_pending!(other.poll());
+    let mut other = pending(barrier.wait());
     let (_, payload) = catch_panic(|| drop(party.arrive()));
     assert_eq!(payload.downcast_ref::<QuietPanic>(), Some(&QuietPanic(17)));
     assert!(barrier.is_broken());
     assert_eq!(assert_ready!(other.poll()), Err(WaitError::Broken));
     // The party's arrival ended with its generation: nothing is kept for its next wait.
     barrier.reset();
-    let mut wait = spawn(party.wait());
-    assert_pending!(wait.poll());
+    let _wait = pending(party.wait());
     assert_eq!(barrier.n_waiting(), 1);
 }
 
@@ -1554,12 +1432,9 @@ fn dropped_leader_hands_over_to_a_party_still_waiting_not_to_a_kept_arrival() {
     // gives up. `q` must be woken to lead, not left waiting for the party's next wait.
     let barrier = Barrier::new(3);
     let mut party = barrier.join();
-    let mut q = spawn(barrier.wait());
-    assert_pending!(q.poll());
-    let mut p = spawn(party.wait());
-    assert_pending!(p.poll());
-    let mut l = spawn(barrier.wait());
-    assert_pending!(l.poll());
+    let mut q = pending(barrier.wait());
+    let p = pending(party.wait());
+    let l = pending(barrier.wait());
     barrier.arrive_and_drop(); // sealed with q, the party and l; l leads
     drop(p); // kept by the party
     drop(l); // the leader gives up before it ran the action
@@ -1576,11 +1451,10 @@ fn leave_with_an_outstanding_arrival_does_not_release_the_others_early() {
     let barrier = Barrier::new(2); // a and b
     let mut party = barrier.join();
     drop(party.arrive().unwrap());
-    let mut a = spawn(barrier.wait());
-    assert_pending!(a.poll());
+    let mut a = pending(barrier.wait());
     party.leave();
     assert_pending!(a.poll()); // generation 0 still waits for b
-    let b = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let b = last_arrival(&barrier);
     assert_eq!(b.generation(), 0);
 }
 
@@ -1643,40 +1517,69 @@ async fn against_a_late_party(
 const LOOP_ROUNDS: u64 = 150;
 const TIMEOUT_ROUNDS: u64 = 50;
 
+/// What a looper waits with: the barrier itself (anonymous waits), or a party of it.
+enum Waiter {
+    Anonymous(Arc<Barrier>),
+    Party(OwnedParty),
+}
+
+impl Waiter {
+    /// A barrier that `build` makes for two and an anonymous waiter on it or, with `party`, one
+    /// it makes for one and a waiter that holds the second party.
+    fn on(party: bool, build: impl FnOnce(usize) -> Barrier) -> (Arc<Barrier>, Waiter) {
+        if party {
+            let barrier = Arc::new(build(1));
+            let party = barrier.clone().join_owned();
+            (barrier, Waiter::Party(party))
+        } else {
+            let barrier = Arc::new(build(2));
+            (barrier.clone(), Waiter::Anonymous(barrier))
+        }
+    }
+
+    fn wait(&mut self) -> BarrierWait<'_> {
+        match self {
+            Waiter::Anonymous(barrier) => barrier.wait(),
+            Waiter::Party(party) => party.wait(),
+        }
+    }
+}
+
+/// Waits in a `select!` loop against a 1 ms tick until a wait wins.
+async fn select_loop(mut waiter: Waiter) -> Looped {
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    loop {
+        tokio::select! {
+            passed = first_poll(waiter.wait()) => return passed,
+            _ = tick.tick() => {}
+        }
+    }
+}
+
+/// Retries a wait under a 1 ms timeout until one passes.
+async fn timeout_loop(mut waiter: Waiter) -> Looped {
+    loop {
+        let wait = first_poll(waiter.wait());
+        if let Ok(passed) = tokio::time::timeout(Duration::from_millis(1), wait).await {
+            return passed;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(miri, ignore)]
 async fn select_loop_around_a_party_wait_never_hangs_unlike_an_anonymous_one() {
     // The anonymous loop: its wait can be dropped with its pass when the tick wins the poll in
     // which the generation completed; its next wait then waits in the next generation, alone.
     let (anonymous_hung, _) = against_a_late_party(LOOP_ROUNDS, Duration::from_millis(50), || {
-        let barrier = Arc::new(Barrier::new(2));
-        let b = barrier.clone();
-        let looper = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(1));
-            loop {
-                tokio::select! {
-                    passed = first_poll(b.wait()) => return passed,
-                    _ = tick.tick() => {}
-                }
-            }
-        });
-        (barrier, looper)
+        let (barrier, waiter) = Waiter::on(false, Barrier::new);
+        (barrier, tokio::spawn(select_loop(waiter)))
     })
     .await;
     // The same loop around a party's wait: a dropped wait's pass goes to the next one.
     let (hung, kept) = against_a_late_party(LOOP_ROUNDS, Duration::from_secs(10), || {
-        let barrier = Arc::new(Barrier::new(1));
-        let mut party = barrier.clone().join_owned();
-        let looper = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(1));
-            loop {
-                tokio::select! {
-                    passed = first_poll(party.wait()) => return passed,
-                    _ = tick.tick() => {}
-                }
-            }
-        });
-        (barrier, looper)
+        let (barrier, waiter) = Waiter::on(true, Barrier::new);
+        (barrier, tokio::spawn(select_loop(waiter)))
     })
     .await;
     println!(
@@ -1692,39 +1595,19 @@ async fn timeout_retried_around_a_party_wait_never_loses_a_pass() {
     // The action takes 3 ms, so the 1 ms timeout often drops the looper's wait while its
     // generation is sealed and not yet released: the anonymous loop then loses its pass.
     let slow = |parties| {
-        Arc::new(
-            Barrier::builder(parties)
-                .action(|| thread::sleep(Duration::from_millis(3)))
-                .build(),
-        )
+        Barrier::builder(parties)
+            .action(|| thread::sleep(Duration::from_millis(3)))
+            .build()
     };
     let (anonymous_hung, _) =
         against_a_late_party(TIMEOUT_ROUNDS, Duration::from_millis(20), || {
-            let barrier = slow(2);
-            let b = barrier.clone();
-            let looper = tokio::spawn(async move {
-                loop {
-                    let wait = first_poll(b.wait());
-                    if let Ok(passed) = tokio::time::timeout(Duration::from_millis(1), wait).await {
-                        return passed;
-                    }
-                }
-            });
-            (barrier, looper)
+            let (barrier, waiter) = Waiter::on(false, slow);
+            (barrier, tokio::spawn(timeout_loop(waiter)))
         })
         .await;
     let (hung, kept) = against_a_late_party(TIMEOUT_ROUNDS, Duration::from_secs(10), || {
-        let barrier = slow(1);
-        let mut party = barrier.clone().join_owned();
-        let looper = tokio::spawn(async move {
-            loop {
-                let wait = first_poll(party.wait());
-                if let Ok(passed) = tokio::time::timeout(Duration::from_millis(1), wait).await {
-                    return passed;
-                }
-            }
-        });
-        (barrier, looper)
+        let (barrier, waiter) = Waiter::on(true, slow);
+        (barrier, tokio::spawn(timeout_loop(waiter)))
     })
     .await;
     println!(

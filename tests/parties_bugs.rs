@@ -8,10 +8,10 @@
 #[macro_use]
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 
-use agnostic_barrier::Barrier;
+use agnostic_barrier::{Barrier, Party};
+use common::parties::{counting_runs, pending, pending_waits, Waiting};
 use common::{assert_one_generation, spawn};
 
 /// SPEC rules 2 and 14: "The indices of a released generation are a permutation of `0..n`,
@@ -33,12 +33,7 @@ use common::{assert_one_generation, spawn};
 #[test]
 fn bug_stranded_leader_keeps_an_index_out_of_range() {
     let barrier = Barrier::new(4);
-    let mut a = spawn(barrier.wait());
-    let mut b = spawn(barrier.wait());
-    let mut c = spawn(barrier.wait());
-    assert_pending!(a.poll()); // seat 0
-    assert_pending!(b.poll()); // seat 1
-    assert_pending!(c.poll()); // seat 2
+    let [a, mut b, mut c] = pending_waits(&barrier); // seats 0, 1 and 2
     drop(a); // gives seat 0 back
     barrier.arrive_and_drop();
     barrier.arrive_and_drop(); // 2 parties, b and c arrived: sealed, c leads
@@ -67,17 +62,8 @@ fn bug_stranded_leader_keeps_an_index_out_of_range() {
 /// completing its own generation).
 #[test]
 fn bug_one_poll_runs_an_orphaned_action_and_its_own() {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let barrier = Barrier::builder(3)
-        .action(move || {
-            counter.fetch_add(1, SeqCst);
-        })
-        .build();
-    let mut a = spawn(barrier.wait());
-    let mut b = spawn(barrier.wait());
-    assert_pending!(a.poll());
-    assert_pending!(b.poll());
+    let (barrier, runs) = counting_runs(Barrier::builder(3));
+    let [a, b] = pending_waits(&barrier);
     barrier.arrive_and_drop(); // generation 0 (a, b) is sealed: b leads it
     barrier.arrive_and_drop(); // generation 1 needs one party
     drop(b);
@@ -97,15 +83,10 @@ fn bug_one_poll_runs_an_orphaned_action_and_its_own() {
 #[test]
 fn bug_queued_leader_keeps_an_index_out_of_range() {
     let barrier = Barrier::new(2);
-    let mut a = spawn(barrier.wait());
-    assert_pending!(a.poll());
+    let mut a = pending(barrier.wait());
     barrier.arrive_and_drop(); // generation 0 (a) is sealed: a leads it
     assert_eq!(barrier.add_parties(4), 1); // generation 1 needs 5
-    let mut b: Vec<_> = (0..4).map(|_| spawn(barrier.wait())).collect();
-    for b in &mut b {
-        assert_pending!(b.poll()); // generation 1, seats 0 to 3
-    }
-    let [b0, mut b1, b2, b3]: [_; 4] = b.try_into().unwrap();
+    let [b0, mut b1, b2, b3] = pending_waits(&barrier); // generation 1, seats 0 to 3
     drop(b0);
     drop(b2);
     drop(b3); // seats 0 and 2 free, b1 at seat 1
@@ -113,14 +94,40 @@ fn bug_queued_leader_keeps_an_index_out_of_range() {
         barrier.arrive_and_drop();
     }
     assert_eq!(barrier.parties(), 2);
-    let mut c = spawn(barrier.wait());
-    assert_pending!(c.poll()); // seat 2: generation 1 is sealed, c leads it
+    let mut c = pending(barrier.wait()); // seat 2: generation 1 is sealed, c leads it
     assert_eq!(assert_ready_ok!(a.poll()).generation(), 0);
     let c = assert_ready_ok!(c.poll());
     let b1 = assert_ready_ok!(b1.poll());
     assert!(c.is_leader());
     // Failed before 41f2a78: c had index 2.
     assert_one_generation(&[b1, c], 2);
+}
+
+/// Generation 0 (a) is sealed by a departure, a leading it; generation 1 (3 parties) fills
+/// behind it with x, then the party, its arrival kept from a dropped token (idle). Returns a's
+/// wait, the party and x's wait.
+fn idle_party_behind_a_sealed_generation(
+    barrier: &Barrier,
+) -> (Waiting<'_>, Party<'_>, Waiting<'_>) {
+    let a = pending(barrier.wait());
+    barrier.arrive_and_drop(); // generation 0 (a) is sealed: a leads it
+    assert_eq!(barrier.add_parties(1), 1);
+    let mut party = barrier.join(); // generation 1 needs 3
+    let x = pending(barrier.wait());
+    drop(party.arrive().unwrap()); // the party keeps its arrival (idle)
+    (a, party, x)
+}
+
+/// The party's wait `p` passes as generation 1's leader, x passes in it too, and their indices
+/// are distinct and below 3.
+#[track_caller]
+fn assert_the_party_leads_generation_1(mut p: Waiting<'_>, mut x: Waiting<'_>) {
+    let p = assert_ready_ok!(p.poll()); // Fails: Pending (x leads)
+    assert!(p.is_leader());
+    let x = assert_ready_ok!(x.poll());
+    assert!(!x.is_leader());
+    assert_eq!((x.generation(), p.generation()), (1, 1));
+    assert!(x.index() != p.index() && x.index() < 3 && p.index() < 3);
 }
 
 /// SPEC rule 19 (the hand-over): "If the leader's wait is dropped before it ran the action,
@@ -141,29 +148,15 @@ fn bug_queued_leader_keeps_an_index_out_of_range() {
 #[test]
 fn bug_hand_over_passes_over_a_party_waiting_again_once_woken() {
     let barrier = Barrier::new(2);
-    let mut a = spawn(barrier.wait());
-    assert_pending!(a.poll());
-    barrier.arrive_and_drop(); // generation 0 (a) is sealed: a leads it
-    assert_eq!(barrier.add_parties(1), 1);
-    let mut party = barrier.join(); // generation 1 needs 3
-    let mut x = spawn(barrier.wait());
-    assert_pending!(x.poll());
-    drop(party.arrive().unwrap()); // the party keeps its arrival (idle)
-    let mut p = spawn(party.wait());
-    assert_pending!(p.poll()); // it waits again on its kept arrival
-    let mut z = spawn(barrier.wait());
-    assert_pending!(z.poll()); // generation 1 is sealed: z leads it
+    let (a, mut party, x) = idle_party_behind_a_sealed_generation(&barrier);
+    let mut p = pending(party.wait()); // it waits again on its kept arrival
+    let z = pending(barrier.wait()); // generation 1 is sealed: z leads it
     drop(a); // nobody left in generation 0: x, the party and z are woken
     assert!(p.is_woken());
     drop(z); // z gives up: the party, still waiting, arrived after x
     assert_pending!(p.poll()); // completes generation 0: its poll's one action
     assert!(p.is_woken());
-    let p = assert_ready_ok!(p.poll()); // Fails: Pending (x leads)
-    assert!(p.is_leader());
-    let x = assert_ready_ok!(x.poll());
-    assert!(!x.is_leader());
-    assert_eq!((x.generation(), p.generation()), (1, 1));
-    assert!(x.index() != p.index() && x.index() < 3 && p.index() < 3);
+    assert_the_party_leads_generation_1(p, x);
 }
 
 /// The same, when the party waits again with a poll that completes an abandoned generation
@@ -173,26 +166,12 @@ fn bug_hand_over_passes_over_a_party_waiting_again_once_woken() {
 #[test]
 fn bug_hand_over_passes_over_a_party_whose_wait_completed_an_abandoned_generation() {
     let barrier = Barrier::new(2);
-    let mut a = spawn(barrier.wait());
-    assert_pending!(a.poll());
-    barrier.arrive_and_drop(); // generation 0 (a) is sealed: a leads it
-    assert_eq!(barrier.add_parties(1), 1);
-    let mut party = barrier.join(); // generation 1 needs 3
-    let mut x = spawn(barrier.wait());
-    assert_pending!(x.poll());
-    drop(party.arrive().unwrap()); // the party keeps its arrival (idle)
-    let mut z = spawn(barrier.wait());
-    assert_pending!(z.poll()); // generation 1 is sealed: z leads it
+    let (a, mut party, x) = idle_party_behind_a_sealed_generation(&barrier);
+    let z = pending(barrier.wait()); // generation 1 is sealed: z leads it
     drop(a); // nobody left in generation 0
-    let mut p = spawn(party.wait());
-    assert_pending!(p.poll()); // waits again: completes generation 0, its poll's one action
+    let p = pending(party.wait()); // waits again: completes generation 0, its poll's one action
     assert_eq!(barrier.generation(), 1);
     assert!(p.is_woken());
     drop(z); // z gives up: the party, still waiting, arrived after x
-    let p = assert_ready_ok!(p.poll()); // Fails: Pending (x leads)
-    assert!(p.is_leader());
-    let x = assert_ready_ok!(x.poll());
-    assert!(!x.is_leader());
-    assert_eq!((x.generation(), p.generation()), (1, 1));
-    assert!(x.index() != p.index() && x.index() < 3 && p.index() < 3);
+    assert_the_party_leads_generation_1(p, x);
 }

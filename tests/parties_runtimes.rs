@@ -7,14 +7,14 @@
 #[macro_use]
 mod common;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agnostic_barrier::{Barrier, BarrierWaitResult, OwnedParty, WaitError};
+use common::parties::{by_generation, counting_runs};
 use common::{assert_generations, assert_one_generation, install_panic_hook, QuietPanic};
 use futures::channel::oneshot;
 use futures::FutureExt;
@@ -31,11 +31,15 @@ trait Runtime: 'static {
     /// Cancels the task, as the runtime does (its future is dropped, maybe later).
     async fn cancel<T: Send + 'static>(task: Self::Task<T>);
     fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static;
-    /// The runtime's own timeout: `None` if `d` passed first (and `fut` was dropped).
+    /// The runtime's own timeout: `None` if `d` passed first (and `fut` was dropped). Runtimes
+    /// without one race `fut` against their `sleep`.
     fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
     where
         F: Future + Send,
-        F::Output: Send;
+        F::Output: Send,
+    {
+        unless_first(Self::sleep(d), fut)
+    }
 }
 
 struct TokioMultiThread;
@@ -100,15 +104,14 @@ impl Runtime for TokioCurrentThread {
         TokioMultiThread::cancel(task).await
     }
     fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static {
-        tokio::time::sleep(d)
+        TokioMultiThread::sleep(d)
     }
-    #[allow(clippy::manual_async_fn)] // `async fn` cannot promise `Send`
     fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
     where
         F: Future + Send,
         F::Output: Send,
     {
-        async move { tokio::time::timeout(d, fut).await.ok() }
+        TokioMultiThread::timeout(d, fut)
     }
 }
 
@@ -172,18 +175,6 @@ impl Runtime for Smol {
             smol::Timer::after(d).await;
         }
     }
-    #[allow(clippy::manual_async_fn)] // `async fn` cannot promise `Send`
-    fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
-    where
-        F: Future + Send,
-        F::Output: Send,
-    {
-        let timer = async move {
-            smol::Timer::after(d).await;
-            None
-        };
-        futures_lite::future::or(async move { Some(fut.await) }, timer)
-    }
 }
 
 /// A task of `futures::executor`: a thread of its own running `block_on`.
@@ -229,27 +220,23 @@ impl Runtime for FuturesExecutor {
             let _ = rx.await;
         }
     }
-    #[allow(clippy::manual_async_fn)] // `async fn` cannot promise `Send`
-    fn timeout<F>(d: Duration, fut: F) -> impl Future<Output = Option<F::Output>> + Send
-    where
-        F: Future + Send,
-        F::Output: Send,
-    {
-        let timer = async move {
-            Self::sleep(d).await;
-            None
-        };
-        futures_lite::future::or(async move { Some(fut.await) }, timer)
-    }
+}
+
+/// `fut`'s output, or `None` if `timer` finished first.
+fn unless_first<F: Future>(
+    timer: impl Future<Output = ()>,
+    fut: F,
+) -> impl Future<Output = Option<F::Output>> {
+    let timer = async move {
+        timer.await;
+        None
+    };
+    futures_lite::future::or(async move { Some(fut.await) }, timer)
 }
 
 /// `fut`'s output, or `None` if `d` passed first (for futures that need not be `Send`).
 async fn within<R: Runtime, F: Future>(d: Duration, fut: F) -> Option<F::Output> {
-    let timer = async move {
-        R::sleep(d).await;
-        None
-    };
-    futures_lite::future::or(async move { Some(fut.await) }, timer).await
+    unless_first(R::sleep(d), fut).await
 }
 
 /// Waits (at most 10 s) until `done` holds.
@@ -297,15 +284,8 @@ async fn worker<R: Runtime>(
 /// Each generation has the parties expected of it, indices a permutation, one leader, and the
 /// action once.
 async fn pool_grows_and_shrinks<R: Runtime>() {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
-    let barrier = Arc::new(
-        Barrier::dynamic_builder()
-            .action(move || {
-                counter.fetch_add(1, SeqCst);
-            })
-            .build(),
-    );
+    let (barrier, runs) = counting_runs(Barrier::dynamic_builder());
+    let barrier = Arc::new(barrier);
     let parties: Vec<_> = (0..4).map(|_| barrier.clone().join_owned()).collect();
     let (recruit, recruited) = oneshot::channel();
     let mut recruit = Some(recruit);
@@ -331,13 +311,7 @@ async fn pool_grows_and_shrinks<R: Runtime>() {
         [0, 0, 0, 0, 2],
         "the newcomer counts from generation 2"
     );
-    let mut by_generation = BTreeMap::<u64, Vec<_>>::new();
-    for result in all {
-        by_generation
-            .entry(result.generation())
-            .or_default()
-            .push(result);
-    }
+    let by_generation = by_generation(&all);
     let expected = [4, 4, 5, 4, 4, 3, 2, 2];
     assert_eq!(by_generation.len(), expected.len());
     for ((generation, results), n) in by_generation.iter().zip(expected) {
@@ -347,6 +321,19 @@ async fn pool_grows_and_shrinks<R: Runtime>() {
     assert_eq!(runs.load(SeqCst), expected.len());
     assert_eq!((barrier.parties(), barrier.generation()), (0, 8));
     assert!(!barrier.is_broken());
+}
+
+/// Once `panic_now` fires, panics while it holds `party` (if its barrier has its three parties,
+/// as it does); otherwise waits with it.
+async fn panics_holding(
+    mut party: OwnedParty,
+    panic_now: oneshot::Receiver<()>,
+) -> Result<BarrierWaitResult, WaitError> {
+    panic_now.await.unwrap();
+    if party.barrier().parties() == 3 {
+        std::panic::panic_any(QuietPanic(15));
+    }
+    party.wait().await
 }
 
 /// A worker that panics while it holds its party (made before its task or inside it) breaks
@@ -369,24 +356,14 @@ async fn panicking_worker_breaks_the_barrier_and_leaves<R: Runtime>() {
         let doomed = if inside {
             let barrier = barrier.clone();
             R::spawn(async move {
-                let mut party = barrier.join_owned();
+                let party = barrier.join_owned();
                 joined_tx.send(()).unwrap();
-                panic_rx.await.unwrap();
-                if party.barrier().parties() == 3 {
-                    std::panic::panic_any(QuietPanic(15));
-                }
-                party.wait().await
+                panics_holding(party, panic_rx).await
             })
         } else {
-            let mut party = barrier.clone().join_owned();
+            let party = barrier.clone().join_owned();
             joined_tx.send(()).unwrap();
-            R::spawn(async move {
-                panic_rx.await.unwrap();
-                if party.barrier().parties() == 3 {
-                    std::panic::panic_any(QuietPanic(15));
-                }
-                party.wait().await
-            })
+            R::spawn(panics_holding(party, panic_rx))
         };
         joined.await.unwrap();
         panic_now.send(()).unwrap();
@@ -555,14 +532,7 @@ fn futures_local_pool_parties_join_and_leave_on_one_thread() {
             .unwrap();
     }
     pool.run();
-    let results = results.lock().unwrap();
-    let mut by_generation = BTreeMap::<u64, Vec<_>>::new();
-    for result in results.iter() {
-        by_generation
-            .entry(result.generation())
-            .or_default()
-            .push(*result);
-    }
+    let by_generation = by_generation(results.lock().unwrap().iter());
     for (generation, results) in &by_generation {
         assert_one_generation(results, if *generation < 2 { 3 } else { 2 });
     }

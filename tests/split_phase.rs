@@ -13,7 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use agnostic_barrier::{ArrivalToken, Barrier, BarrierWait, BarrierWaitResult, WaitError};
-use common::staged::{self, during, waiting, Log, Parked};
+use common::parties::{last_arrival, logging_phases, pending};
+use common::staged::{self, during, waiting, Log, Scene};
 use common::{
     assert_one_generation, catch_panic, install_panic_hook, poll_once, spawn, Deadline, QuietPanic,
 };
@@ -46,7 +47,7 @@ fn arrive_counts_at_once_in_the_generation_being_filled() {
     assert_eq!((first.generation(), barrier.n_waiting()), (0, 1));
     let second = barrier.arrive().unwrap();
     assert_eq!((second.generation(), barrier.n_waiting()), (0, 2));
-    let last = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let last = last_arrival(&barrier);
     assert!(last.is_leader());
     let first = assert_ready_ok!(poll_once(&mut first.wait()));
     let second = assert_ready_ok!(poll_once(&mut second.wait()));
@@ -74,21 +75,14 @@ fn arrival_is_irrevocable_dropping_the_token_or_its_wait_withdraws_nothing() {
         Dropped::WaitTimeoutPolled,
     ] {
         let barrier = Barrier::new(3);
-        let mut other = spawn(barrier.wait());
-        assert_pending!(other.poll());
+        let mut other = pending(barrier.wait());
         let token = barrier.arrive().unwrap();
         let deadline = Deadline::new();
         match dropped {
             Dropped::Token => drop(token),
             Dropped::WaitUnpolled => drop(token.wait()),
-            Dropped::WaitPolled => {
-                let mut wait = spawn(token.wait());
-                assert_pending!(wait.poll());
-            }
-            Dropped::WaitTimeoutPolled => {
-                let mut wait = spawn(token.wait().timeout(deadline.clone()));
-                assert_pending!(wait.poll());
-            }
+            Dropped::WaitPolled => drop(pending(token.wait())),
+            Dropped::WaitTimeoutPolled => drop(pending(token.wait().timeout(deadline.clone()))),
         }
         deadline.fire(); // a dropped deadline plays no part
         assert_eq!(
@@ -99,7 +93,7 @@ fn arrival_is_irrevocable_dropping_the_token_or_its_wait_withdraws_nothing() {
         assert!(!barrier.is_broken(), "{dropped:?}");
         assert!(!other.is_woken(), "{dropped:?}");
         // One more arrival completes the generation, with the given-up arrival's index taken.
-        let last = assert_ready_ok!(poll_once(&mut barrier.wait()));
+        let last = last_arrival(&barrier);
         assert!(last.is_leader());
         assert_eq!(last.index(), 2, "{dropped:?}");
         let other = assert_ready_ok!(other.poll());
@@ -112,13 +106,8 @@ fn arrival_is_irrevocable_dropping_the_token_or_its_wait_withdraws_nothing() {
 
 #[test]
 fn completing_arrive_runs_the_action_before_it_returns_and_its_wait_leads() {
-    let log = Log::default();
-    let sink = log.clone();
-    let barrier = Barrier::builder(2)
-        .action(move || sink.push(staged::phase()))
-        .build();
-    let mut other = spawn(barrier.wait());
-    assert_pending!(other.poll());
+    let (barrier, log) = logging_phases(Barrier::builder(2));
+    let mut other = pending(barrier.wait());
     let token = during("arrive()", || barrier.arrive().unwrap());
     assert_eq!(log.entries(), ["arrive()"]);
     assert_eq!(barrier.generation(), 1, "released before arrive() returned");
@@ -154,8 +143,7 @@ fn action_panic_in_a_completing_arrive_propagates_and_breaks_the_barrier() {
             std::panic::panic_any(QuietPanic(17));
         })
         .build();
-    let mut other = spawn(barrier.wait());
-    assert_pending!(other.poll());
+    let mut other = pending(barrier.wait());
     let (record, payload) = catch_panic(|| barrier.arrive());
     assert_eq!(payload.downcast_ref::<QuietPanic>(), Some(&QuietPanic(17)));
     assert_eq!((record.file.as_str(), record.line), (file!(), panic_line));
@@ -183,27 +171,19 @@ fn arrive_panics_naming_the_caller_when_nobody_is_expected() {
 
 #[test]
 fn arrival_while_an_earlier_action_runs_returns_at_once_and_its_wait_runs_the_action() {
-    let log = Log::default();
-    let parked = Parked::default();
-    let (sink, park) = (log.clone(), parked.clone());
-    let barrier = staged::with_action(Barrier::builder(1), move |b, run| {
-        sink.push((run, staged::phase()));
-        if run == 0 {
-            let (b, sink) = (b.clone(), sink.clone());
-            let mut split = staged::boxed(async move {
-                // Generation 0's action is running (this is it): generation 1 is sealed by
-                // this arrival, and completed later by the token's wait.
-                let token = b.arrive()?;
-                sink.push((token.generation() as usize, "arrive() returned"));
-                token.await
-            });
-            assert_pending!(split.poll());
-            park.push(split);
-        }
+    let (barrier, Scene { log, parked }) = staged::logged(Barrier::builder(1), move |b, scene| {
+        let (b, sink) = (b.clone(), scene.log.clone());
+        let mut split = staged::boxed(async move {
+            // Generation 0's action is running (this is it): generation 1 is sealed by
+            // this arrival, and completed later by the token's wait.
+            let token = b.arrive()?;
+            sink.push((token.generation() as usize, "arrive() returned"));
+            token.await
+        });
+        assert_pending!(split.poll());
+        scene.parked.push(split);
     });
-    let first = during("generation 0's leader", || {
-        assert_ready_ok!(poll_once(&mut barrier.wait()))
-    });
+    let first = during("generation 0's leader", || last_arrival(&barrier));
     assert!(first.is_leader());
     assert_eq!(
         log.entries(),
@@ -232,18 +212,12 @@ fn arrival_while_an_earlier_action_runs_returns_at_once_and_its_wait_runs_the_ac
 fn dropped_token_that_led_a_queued_generation_hands_its_action_to_another_party() {
     // Generation 1 fills while generation 0's action runs; its last arrival is a split-phase
     // one whose token is dropped at once. The arrival stays; the other party runs the action.
-    let log = Log::default();
-    let parked = Parked::default();
-    let (sink, park) = (log.clone(), parked.clone());
-    let barrier = staged::with_action(Barrier::builder(2), move |b, run| {
-        sink.push((run, staged::phase()));
-        if run == 0 {
-            park.push(waiting(b));
-            drop(b.arrive().unwrap());
-        }
+    let (barrier, Scene { log, parked }) = staged::logged(Barrier::builder(2), move |b, scene| {
+        scene.parked.push(waiting(b));
+        drop(b.arrive().unwrap());
     });
     let mut a = waiting(&barrier);
-    let b = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let b = last_arrival(&barrier);
     assert_one_generation(&[assert_ready_ok!(a.poll()), b], 2);
     let [mut q] = parked.take_n();
     assert!(q.is_woken());
@@ -264,12 +238,11 @@ fn dropped_token_that_led_a_queued_generation_alone_leaves_it_to_the_next_arriva
             drop(b.arrive().unwrap()); // seals generation 1; nobody waits for it
         }
     });
-    assert_ready_ok!(poll_once(&mut barrier.wait()));
+    last_arrival(&barrier);
     assert_eq!((runs.load(SeqCst), barrier.generation()), (1, 1));
     // The next arrival completes generation 1 first (its action): that is its poll's one
     // action (rule 19), so it asks to be polled again, and completes its own then.
-    let mut next = spawn(barrier.wait());
-    assert_pending!(next.poll());
+    let mut next = pending(barrier.wait());
     assert_eq!((runs.load(SeqCst), barrier.generation()), (2, 2));
     assert!(next.is_woken());
     let next = assert_ready_ok!(next.poll());
@@ -284,8 +257,7 @@ fn dropped_token_that_led_a_queued_generation_alone_leaves_it_to_the_next_arriva
 fn token_wait_gets_broken_when_the_barrier_is_aborted() {
     let barrier = Barrier::new(2);
     // Aborted while its wait waits.
-    let mut wait = spawn(barrier.arrive().unwrap().wait());
-    assert_pending!(wait.poll());
+    let mut wait = pending(barrier.arrive().unwrap().wait());
     barrier.abort();
     assert!(wait.is_woken());
     assert_eq!(assert_ready!(wait.poll()), Err(WaitError::Broken));
@@ -312,7 +284,7 @@ fn token_wait_gets_broken_when_the_barrier_is_reset() {
     assert_eq!((barrier.n_waiting(), barrier.generation()), (0, 1));
     let token = barrier.arrive().unwrap();
     assert_eq!(token.generation(), 1);
-    let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let other = last_arrival(&barrier);
     assert_one_generation(&[assert_ready_ok!(poll_once(&mut token.wait())), other], 2);
 }
 
@@ -338,7 +310,7 @@ fn completed_generation_wins_over_a_later_abort_reset_or_deadline() {
     for then in ["abort", "reset", "deadline"] {
         let barrier = Barrier::new(2);
         let token = barrier.arrive().unwrap();
-        let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+        let other = last_arrival(&barrier);
         let deadline = Deadline::new();
         match then {
             "abort" => barrier.abort(),
@@ -354,11 +326,9 @@ fn completed_generation_wins_over_a_later_abort_reset_or_deadline() {
 #[test]
 fn token_wait_timeout_breaks_the_barrier() {
     let barrier = Barrier::new(3);
-    let mut other = spawn(barrier.wait());
-    assert_pending!(other.poll());
+    let mut other = pending(barrier.wait());
     let deadline = Deadline::new();
-    let mut wait = spawn(barrier.arrive().unwrap().wait().timeout(deadline.clone()));
-    assert_pending!(wait.poll());
+    let mut wait = pending(barrier.arrive().unwrap().wait().timeout(deadline.clone()));
     deadline.fire();
     assert!(wait.is_woken());
     assert_eq!(assert_ready!(wait.poll()), Err(WaitError::TimedOut));
@@ -404,10 +374,9 @@ fn default_timeout_starts_when_the_tokens_wait_is_first_polled() {
     // A per-call deadline replaces the default: no timer is made.
     barrier.reset();
     let token = barrier.arrive().unwrap();
-    let mut wait = spawn(token.wait().timeout(Deadline::new()));
-    assert_pending!(wait.poll());
+    let mut wait = pending(token.wait().timeout(Deadline::new()));
     assert_eq!(timers.load(SeqCst), 1);
-    let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let other = last_arrival(&barrier);
     assert_one_generation(&[assert_ready_ok!(wait.poll()), other], 2);
 }
 
@@ -473,11 +442,11 @@ fn token_blocking_waits_return_a_decided_result_at_once() {
     // Completed before the call: `Ok`, even with a zero timeout.
     let barrier = Barrier::new(2);
     let token = barrier.arrive().unwrap();
-    let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let other = last_arrival(&barrier);
     let mine = token.wait_blocking_timeout(Duration::ZERO).unwrap();
     assert_one_generation(&[mine, other], 2);
     let token = barrier.arrive().unwrap();
-    let other = assert_ready_ok!(poll_once(&mut barrier.wait()));
+    let other = last_arrival(&barrier);
     assert_one_generation(&[token.wait_blocking().unwrap(), other], 2);
     // Broken before the call: `Broken`.
     let token = barrier.arrive().unwrap();
@@ -525,7 +494,7 @@ fn blocking_token_wait_runs_the_action_of_a_generation_its_arrival_sealed() {
             assert_eq!(rx.recv().unwrap(), 1, "arrive() returned during the action");
         }
     });
-    assert_ready_ok!(poll_once(&mut barrier.wait()));
+    last_arrival(&barrier);
     let handle = helper.lock().unwrap().take().unwrap();
     let (id, result) = handle.join().unwrap();
     let result = result.unwrap();

@@ -255,10 +255,7 @@ pub fn assert_one_generation(results: &[agnostic_barrier::BarrierWaitResult], pa
 /// Groups results by generation and checks each with [`assert_one_generation`]; returns the
 /// number of generations.
 pub fn assert_generations(results: &[agnostic_barrier::BarrierWaitResult], parties: usize) -> u64 {
-    let mut by_gen = std::collections::BTreeMap::<u64, Vec<_>>::new();
-    for r in results {
-        by_gen.entry(r.generation()).or_default().push(*r);
-    }
+    let by_gen = self::parties::by_generation(results);
     for (i, (generation, results)) in by_gen.iter().enumerate() {
         assert_eq!(*generation, i as u64, "generations are consecutive from 0");
         assert_one_generation(results, parties);
@@ -266,5 +263,6 @@ pub fn assert_generations(results: &[agnostic_barrier::BarrierWaitResult], parti
     by_gen.len() as u64
 }
 
-// After the macros, which it uses.
+// After the macros, which they use.
+pub mod parties;
 pub mod staged;

@@ -38,6 +38,46 @@ pub fn with_action(
     })
 }
 
+/// Builds `builder` with an action whose first run (generation 0's) calls `first` with the
+/// barrier; its later runs do nothing.
+pub fn on_first_run(
+    builder: BarrierBuilder,
+    first: impl FnOnce(&Arc<Barrier>) + Send + 'static,
+) -> Arc<Barrier> {
+    let mut first = Some(first);
+    with_action(builder, move |barrier, _| {
+        if let Some(first) = first.take() {
+            first(barrier);
+        }
+    })
+}
+
+/// What an action staged by [`logged`] shares with the test: the `(run, phase)` of each
+/// of its runs (see [`during`]), and the waits it parked.
+#[derive(Clone, Default)]
+pub struct Scene {
+    pub log: Log<(usize, &'static str)>,
+    pub parked: Parked,
+}
+
+/// Builds `builder` with an action that logs each run's `(run, phase())` and, on its first run
+/// (generation 0's), then calls `first` with the barrier and the scene.
+pub fn logged(
+    builder: BarrierBuilder,
+    first: impl FnOnce(&Arc<Barrier>, &Scene) + Send + 'static,
+) -> (Arc<Barrier>, Scene) {
+    let scene = Scene::default();
+    let shared = scene.clone();
+    let mut first = Some(first);
+    let barrier = with_action(builder, move |barrier, run| {
+        shared.log.push((run, phase()));
+        if let Some(first) = first.take() {
+            first(barrier, &shared);
+        }
+    });
+    (barrier, scene)
+}
+
 /// Boxes `fut` for polling by hand.
 pub fn boxed(fut: impl Future<Output = Outcome> + Send + 'static) -> Boxed {
     spawn(Box::pin(fut) as Pin<Box<dyn Future<Output = Outcome> + Send>>)
