@@ -722,8 +722,6 @@ impl Session {
         }
     }
 
-    /// Retries a call that must reach Redis (a withdrawal) for up to one lease; after that the
-    /// arrival's lease has lapsed and it is lost anyway.
     /// Closing: deletes the records in the handle's slots (best effort: what is left is swept
     /// a TTL later). Nothing else refers to them: the state's entries and generation records
     /// hold what the other handles need.
@@ -746,7 +744,8 @@ impl Session {
             .await;
     }
 
-    /// Returns whether the call got in.
+    /// Retries a call that must reach Redis (a withdrawal) for up to one lease; after that the
+    /// arrival's lease has lapsed and it is lost anyway. Returns whether the call got in.
     async fn retry_until_lease<T, F, Fut>(&self, mut call: F) -> bool
     where
         F: FnMut() -> Fut,
