@@ -159,15 +159,6 @@ local function lib()
   end
   L.entries = entries
 
-  -- The filling generation's ids, in arrival order.
-  function L.ids()
-    local out = {}
-    for _, value in ipairs(entries()) do
-      if value then out[#out + 1] = string.match(value, '^%S+') end
-    end
-    return out
-  end
-
   -- Names as one string: each as "<byte length>:<name>" (names may hold any character).
   local function encode(names)
     local out = {}
