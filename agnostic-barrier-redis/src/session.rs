@@ -714,10 +714,7 @@ impl Session {
                 }
             }
             // The arrivals go out together (the multiplexed connection pipelines them).
-            let calls = arrivals.into_iter().map(|id| {
-                let session = self.clone();
-                async move { session.arrive_until_lease(id).await }
-            });
+            let calls = arrivals.into_iter().map(|id| self.arrive_until_lease(id));
             join_all(calls.collect()).await;
         }
     }
