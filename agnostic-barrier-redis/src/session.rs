@@ -378,20 +378,26 @@ impl Hub {
         self.changed.notify(usize::MAX);
     }
 
-    /// Where the wait of `id` stands.
+    /// Where the wait of `id` stands. Once it is done its entry is forgotten, as `forget` does.
     pub(crate) fn seen(&self, id: &str) -> Seen {
-        let local = self.lock();
-        let Some(entry) = local.entries.get(id) else {
+        let mut local = self.lock();
+        match local.entries.get(id) {
+            Some(entry) if entry.error.is_some() || entry.status.rank() == FINAL => {}
+            Some(Entry {
+                status: Status::Lead,
+                ..
+            }) => return Seen::Lead,
+            _ => return Seen::Pending,
+        }
+        let Some(entry) = local.entries.remove(id) else {
             return Seen::Pending;
         };
-        if let Some(error) = &entry.error {
-            return Seen::Done(Err(error.clone()));
-        }
-        match &entry.status {
-            Status::Lead => Seen::Lead,
-            status if status.rank() == FINAL => Seen::Done(outcome(status.clone())),
-            _ => Seen::Pending,
-        }
+        local.free_slots.extend(entry.slot);
+        drop(local);
+        Seen::Done(match entry.error {
+            Some(error) => Err(error),
+            None => outcome(entry.status),
+        })
     }
 }
 

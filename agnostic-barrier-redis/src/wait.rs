@@ -141,10 +141,7 @@ impl<'a> RedisWait<'a> {
                     self.state = State::Waiting { id, listener: None };
                 }
                 State::Waiting { id, listener } => match session.hub.seen(id) {
-                    Seen::Done(result) => {
-                        session.hub.forget(id);
-                        return self.finish(result);
-                    }
+                    Seen::Done(result) => return self.finish(result),
                     Seen::Lead => {
                         let id = id.clone();
                         self.lead(id);
