@@ -236,6 +236,17 @@ impl Hub {
         self.lock().entries.get(id).and_then(|e| e.slot.clone())
     }
 
+    /// The epoch the arrival `id` was made under and its slot, for the calls that name it
+    /// (empty if unknown: the scripts then find no such arrival).
+    pub(crate) fn epoch_and_slot(&self, id: &str) -> (String, Arc<str>) {
+        let local = self.lock();
+        let entry = local.entries.get(id);
+        (
+            entry.and_then(|e| e.epoch.clone()).unwrap_or_default(),
+            entry.and_then(|e| e.slot.clone()).unwrap_or_default(),
+        )
+    }
+
     /// Makes `slot` available to later arrivals: nothing refers to its arrival any more.
     fn free_slot(&self, slot: Arc<str>) {
         self.lock().free_slots.push(slot);
