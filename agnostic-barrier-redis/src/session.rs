@@ -525,9 +525,7 @@ impl Session {
         let parties = if connect { self.config.parties } else { 0 };
         let reply: Value = self
             .call(
-                scripts::INFO
-                    .key(&self.config.keys.state)
-                    .arg(self.config.ttl_ms())
+                self.script(&scripts::INFO)
                     .arg(parties)
                     .arg(crate::keys::random_id()),
             )
@@ -558,6 +556,14 @@ impl Session {
         })
     }
 
+    /// An invocation of `script` on this barrier with what every script takes first (see
+    /// `common.lua`): KEYS[1], the state hash, and ARGV[1], the key TTL.
+    fn script(&self, script: &'static redis::Script) -> redis::ScriptInvocation<'static> {
+        let mut invocation = script.key(&self.config.keys.state);
+        invocation.arg(self.config.ttl_ms());
+        invocation
+    }
+
     /// One script call, bounded by the call timeout.
     pub(crate) async fn call(
         &self,
@@ -575,9 +581,7 @@ impl Session {
     /// `control.lua`: abort, reset, or the break after a panicking action.
     pub(crate) async fn control(&self, op: &str) -> Result<(), RedisWaitError> {
         self.call(
-            scripts::CONTROL
-                .key(&self.config.keys.state)
-                .arg(self.config.ttl_ms())
+            self.script(&scripts::CONTROL)
                 .arg(op)
                 .arg(&self.config.party)
                 .arg(self.config.parties)
@@ -595,14 +599,7 @@ impl Session {
         epoch: &str,
     ) -> RedisResult<(String, Status)> {
         let reply = self
-            .call(
-                scripts::RELEASE
-                    .key(&self.config.keys.state)
-                    .arg(self.config.ttl_ms())
-                    .arg(id)
-                    .arg(epoch)
-                    .arg(slot),
-            )
+            .call(self.script(&scripts::RELEASE).arg(id).arg(epoch).arg(slot))
             .await?;
         scripts::epoch_status(&reply)
     }
@@ -616,9 +613,7 @@ impl Session {
     ) -> RedisResult<(String, Status)> {
         let reply = self
             .call(
-                scripts::EXPIRE
-                    .key(&self.config.keys.state)
-                    .arg(self.config.ttl_ms())
+                self.script(&scripts::EXPIRE)
                     .arg(id)
                     .arg(&self.config.party)
                     .arg(epoch)
@@ -631,9 +626,7 @@ impl Session {
     async fn arrive_call(&self, id: &str, slot: &str) -> RedisResult<(String, Status)> {
         let reply = self
             .call(
-                scripts::ARRIVE
-                    .key(&self.config.keys.state)
-                    .arg(self.config.ttl_ms())
+                self.script(&scripts::ARRIVE)
                     .arg(self.config.parties)
                     .arg(id)
                     .arg(&self.config.party)
@@ -649,9 +642,7 @@ impl Session {
 
     async fn withdraw_call(&self, id: &str, slot: &str) -> RedisResult<Value> {
         self.call(
-            scripts::WITHDRAW
-                .key(&self.config.keys.state)
-                .arg(self.config.ttl_ms())
+            self.script(&scripts::WITHDRAW)
                 .arg(id)
                 .arg(&self.config.party)
                 .arg(slot),
@@ -840,10 +831,8 @@ impl Session {
             if ids.is_empty() {
                 continue;
             }
-            let mut invocation = scripts::RENEW.key(&self.config.keys.state);
-            invocation
-                .arg(self.config.ttl_ms())
-                .arg(self.config.lease_ms());
+            let mut invocation = self.script(&scripts::RENEW);
+            invocation.arg(self.config.lease_ms());
             for (id, slot, _) in &ids {
                 invocation.arg(&**slot).arg(&**id);
             }
