@@ -117,9 +117,14 @@ impl Local {
     fn take_slot(&mut self, token: &str) -> Arc<str> {
         self.free_slots.pop().unwrap_or_else(|| {
             self.slots += 1;
-            format!("{token}.{}", self.slots - 1).into()
+            slot_name(token, self.slots - 1).into()
         })
     }
+}
+
+/// The name of the handle's `k`-th slot.
+fn slot_name(token: &str, k: usize) -> String {
+    format!("{token}.{k}")
 }
 
 /// The part of the session the connection's push handler holds: local state and events,
@@ -737,7 +742,7 @@ impl Session {
         let mut hdel = redis::cmd("HDEL");
         hdel.arg(&self.config.keys.state);
         for k in 0..slots {
-            hdel.arg(format!("{}.{k}", self.hub.token));
+            hdel.arg(slot_name(&self.hub.token, k));
         }
         let mut conn = self.conn.clone();
         let _ = self
