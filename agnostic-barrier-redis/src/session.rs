@@ -843,11 +843,14 @@ impl Session {
             }
             match self.call(&mut invocation).await {
                 Ok(reply) => {
-                    let Ok(fields) = scripts::items(&reply) else {
+                    // `{epoch, status of id1, ..}`; an empty reply is as bad as any other.
+                    let Some((epoch, statuses)) =
+                        scripts::items(&reply).ok().and_then(<[Value]>::split_first)
+                    else {
                         continue;
                     };
-                    let epoch = fields.first().and_then(|v| scripts::text(v).ok());
-                    for ((id, _, arrived_under), value) in ids.iter().zip(&fields[1..]) {
+                    let epoch = scripts::text(epoch).ok();
+                    for ((id, _, arrived_under), value) in ids.iter().zip(statuses) {
                         let status = match scripts::items(value).and_then(scripts::status) {
                             Ok(status) => status,
                             Err(_) => continue,
