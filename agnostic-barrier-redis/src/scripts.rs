@@ -119,7 +119,7 @@ pub(crate) fn broken(reason: &str, by: &str, arrived: &str) -> Broken {
     }
 }
 
-/// Parses one `status()` (the array's items from `at` on).
+/// Parses one `status()` (a reply's items from the status kind on).
 pub(crate) fn status(fields: &[Value]) -> RedisResult<Status> {
     let field = |i: usize| fields.get(i).ok_or_else(|| bad_reply("short status"));
     let kind = text(field(0)?)?;

@@ -117,9 +117,14 @@ impl Local {
     fn take_slot(&mut self, token: &str) -> Arc<str> {
         self.free_slots.pop().unwrap_or_else(|| {
             self.slots += 1;
-            format!("{token}.{}", self.slots - 1).into()
+            slot_name(token, self.slots - 1).into()
         })
     }
+}
+
+/// The name of the handle's `k`-th slot.
+fn slot_name(token: &str, k: usize) -> String {
+    format!("{token}.{k}")
 }
 
 /// The part of the session the connection's push handler holds: local state and events,
@@ -234,6 +239,17 @@ impl Hub {
     /// The slot of the arrival `id`.
     pub(crate) fn slot(&self, id: &str) -> Option<Arc<str>> {
         self.lock().entries.get(id).and_then(|e| e.slot.clone())
+    }
+
+    /// The epoch the arrival `id` was made under and its slot, for the calls that name it
+    /// (empty if unknown: the scripts then find no such arrival).
+    pub(crate) fn epoch_and_slot(&self, id: &str) -> (String, Arc<str>) {
+        let local = self.lock();
+        let entry = local.entries.get(id);
+        (
+            entry.and_then(|e| e.epoch.clone()).unwrap_or_default(),
+            entry.and_then(|e| e.slot.clone()).unwrap_or_default(),
+        )
     }
 
     /// Makes `slot` available to later arrivals: nothing refers to its arrival any more.
@@ -378,20 +394,26 @@ impl Hub {
         self.changed.notify(usize::MAX);
     }
 
-    /// Where the wait of `id` stands.
+    /// Where the wait of `id` stands. Once it is done its entry is forgotten, as `forget` does.
     pub(crate) fn seen(&self, id: &str) -> Seen {
-        let local = self.lock();
-        let Some(entry) = local.entries.get(id) else {
+        let mut local = self.lock();
+        match local.entries.get(id) {
+            Some(entry) if entry.error.is_some() || entry.status.rank() == FINAL => {}
+            Some(Entry {
+                status: Status::Lead,
+                ..
+            }) => return Seen::Lead,
+            _ => return Seen::Pending,
+        }
+        let Some(entry) = local.entries.remove(id) else {
             return Seen::Pending;
         };
-        if let Some(error) = &entry.error {
-            return Seen::Done(Err(error.clone()));
-        }
-        match &entry.status {
-            Status::Lead => Seen::Lead,
-            status if status.rank() == FINAL => Seen::Done(outcome(status.clone())),
-            _ => Seen::Pending,
-        }
+        local.free_slots.extend(entry.slot);
+        drop(local);
+        Seen::Done(match entry.error {
+            Some(error) => Err(error),
+            None => outcome(entry.status),
+        })
     }
 }
 
@@ -508,9 +530,7 @@ impl Session {
         let parties = if connect { self.config.parties } else { 0 };
         let reply: Value = self
             .call(
-                scripts::INFO
-                    .key(&self.config.keys.state)
-                    .arg(self.config.ttl_ms())
+                self.script(&scripts::INFO)
                     .arg(parties)
                     .arg(crate::keys::random_id()),
             )
@@ -541,6 +561,14 @@ impl Session {
         })
     }
 
+    /// An invocation of `script` on this barrier with what every script takes first (see
+    /// `common.lua`): KEYS[1], the state hash, and ARGV[1], the key TTL.
+    fn script(&self, script: &'static redis::Script) -> redis::ScriptInvocation<'static> {
+        let mut invocation = script.key(&self.config.keys.state);
+        invocation.arg(self.config.ttl_ms());
+        invocation
+    }
+
     /// One script call, bounded by the call timeout.
     pub(crate) async fn call(
         &self,
@@ -558,9 +586,7 @@ impl Session {
     /// `control.lua`: abort, reset, or the break after a panicking action.
     pub(crate) async fn control(&self, op: &str) -> Result<(), RedisWaitError> {
         self.call(
-            scripts::CONTROL
-                .key(&self.config.keys.state)
-                .arg(self.config.ttl_ms())
+            self.script(&scripts::CONTROL)
                 .arg(op)
                 .arg(&self.config.party)
                 .arg(self.config.parties)
@@ -578,14 +604,7 @@ impl Session {
         epoch: &str,
     ) -> RedisResult<(String, Status)> {
         let reply = self
-            .call(
-                scripts::RELEASE
-                    .key(&self.config.keys.state)
-                    .arg(self.config.ttl_ms())
-                    .arg(id)
-                    .arg(epoch)
-                    .arg(slot),
-            )
+            .call(self.script(&scripts::RELEASE).arg(id).arg(epoch).arg(slot))
             .await?;
         scripts::epoch_status(&reply)
     }
@@ -599,9 +618,7 @@ impl Session {
     ) -> RedisResult<(String, Status)> {
         let reply = self
             .call(
-                scripts::EXPIRE
-                    .key(&self.config.keys.state)
-                    .arg(self.config.ttl_ms())
+                self.script(&scripts::EXPIRE)
                     .arg(id)
                     .arg(&self.config.party)
                     .arg(epoch)
@@ -614,9 +631,7 @@ impl Session {
     async fn arrive_call(&self, id: &str, slot: &str) -> RedisResult<(String, Status)> {
         let reply = self
             .call(
-                scripts::ARRIVE
-                    .key(&self.config.keys.state)
-                    .arg(self.config.ttl_ms())
+                self.script(&scripts::ARRIVE)
                     .arg(self.config.parties)
                     .arg(id)
                     .arg(&self.config.party)
@@ -632,9 +647,7 @@ impl Session {
 
     async fn withdraw_call(&self, id: &str, slot: &str) -> RedisResult<Value> {
         self.call(
-            scripts::WITHDRAW
-                .key(&self.config.keys.state)
-                .arg(self.config.ttl_ms())
+            self.script(&scripts::WITHDRAW)
                 .arg(id)
                 .arg(&self.config.party)
                 .arg(slot),
@@ -714,16 +727,11 @@ impl Session {
                 }
             }
             // The arrivals go out together (the multiplexed connection pipelines them).
-            let calls = arrivals.into_iter().map(|id| {
-                let session = self.clone();
-                async move { session.arrive_until_lease(id).await }
-            });
+            let calls = arrivals.into_iter().map(|id| self.arrive_until_lease(id));
             join_all(calls.collect()).await;
         }
     }
 
-    /// Retries a call that must reach Redis (a withdrawal) for up to one lease; after that the
-    /// arrival's lease has lapsed and it is lost anyway.
     /// Closing: deletes the records in the handle's slots (best effort: what is left is swept
     /// a TTL later). Nothing else refers to them: the state's entries and generation records
     /// hold what the other handles need.
@@ -734,7 +742,7 @@ impl Session {
         let mut hdel = redis::cmd("HDEL");
         hdel.arg(&self.config.keys.state);
         for k in 0..slots {
-            hdel.arg(format!("{}.{k}", self.hub.token));
+            hdel.arg(slot_name(&self.hub.token, k));
         }
         let mut conn = self.conn.clone();
         let _ = self
@@ -746,7 +754,8 @@ impl Session {
             .await;
     }
 
-    /// Returns whether the call got in.
+    /// Retries a call that must reach Redis (a withdrawal) for up to one lease; after that the
+    /// arrival's lease has lapsed and it is lost anyway. Returns whether the call got in.
     async fn retry_until_lease<T, F, Fut>(&self, mut call: F) -> bool
     where
         F: FnMut() -> Fut,
@@ -827,20 +836,21 @@ impl Session {
             if ids.is_empty() {
                 continue;
             }
-            let mut invocation = scripts::RENEW.key(&self.config.keys.state);
-            invocation
-                .arg(self.config.ttl_ms())
-                .arg(self.config.lease_ms());
+            let mut invocation = self.script(&scripts::RENEW);
+            invocation.arg(self.config.lease_ms());
             for (id, slot, _) in &ids {
                 invocation.arg(&**slot).arg(&**id);
             }
             match self.call(&mut invocation).await {
                 Ok(reply) => {
-                    let Ok(fields) = scripts::items(&reply) else {
+                    // `{epoch, status of id1, ..}`; an empty reply is as bad as any other.
+                    let Some((epoch, statuses)) =
+                        scripts::items(&reply).ok().and_then(<[Value]>::split_first)
+                    else {
                         continue;
                     };
-                    let epoch = fields.first().and_then(|v| scripts::text(v).ok());
-                    for ((id, _, arrived_under), value) in ids.iter().zip(&fields[1..]) {
+                    let epoch = scripts::text(epoch).ok();
+                    for ((id, _, arrived_under), value) in ids.iter().zip(statuses) {
                         let status = match scripts::items(value).and_then(scripts::status) {
                             Ok(status) => status,
                             Err(_) => continue,

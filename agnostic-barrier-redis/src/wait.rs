@@ -141,10 +141,7 @@ impl<'a> RedisWait<'a> {
                     self.state = State::Waiting { id, listener: None };
                 }
                 State::Waiting { id, listener } => match session.hub.seen(id) {
-                    Seen::Done(result) => {
-                        session.hub.forget(id);
-                        return self.finish(result);
-                    }
+                    Seen::Done(result) => return self.finish(result),
                     Seen::Lead => {
                         let id = id.clone();
                         self.lead(id);
@@ -242,14 +239,14 @@ impl<'a> RedisWait<'a> {
 
     /// Our turn as leader: run the action (here, in the leader's poll), then release.
     fn lead(&mut self, id: Arc<str>) {
-        let session = self.barrier.session.clone();
-        let epoch = session.hub.epoch(&id).unwrap_or_default();
-        if let Some(action) = &self.barrier.action {
+        let barrier = self.barrier;
+        if let Some(action) = &barrier.action {
             let mut action = action.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| (*action)())) {
                 drop(action);
                 // The lease goes on being renewed until the break reaches Redis: if it lapsed
                 // first, the others would see `PartyLost` instead of `ActionPanicked`.
+                let session = barrier.session.clone();
                 self.state = State::Panicked {
                     id,
                     call: Box::pin(async move { session.control("panicked").await }),
@@ -258,8 +255,8 @@ impl<'a> RedisWait<'a> {
                 return;
             }
         }
-        let (s, i, e) = (session.clone(), id.clone(), epoch.clone());
-        let slot = session.hub.slot(&id).unwrap_or_default();
+        let (epoch, slot) = barrier.session.hub.epoch_and_slot(&id);
+        let (s, i, e) = (barrier.session.clone(), id.clone(), epoch.clone());
         self.state = State::Releasing {
             id,
             epoch,
@@ -271,8 +268,7 @@ impl<'a> RedisWait<'a> {
     /// The deadline passed while waiting: settle it in Redis.
     fn expire(&mut self, id: Arc<str>) {
         let session = self.barrier.session.clone();
-        let epoch = session.hub.epoch(&id).unwrap_or_default();
-        let slot = session.hub.slot(&id).unwrap_or_default();
+        let (epoch, slot) = session.hub.epoch_and_slot(&id);
         let i = id.clone();
         self.state = State::Expiring {
             id,

@@ -1,8 +1,8 @@
 -- Shared by every script (prepended to each one): the barrier's keys, Redis's clock, key TTLs,
 -- lease expiry, breaking and releasing. Every decision is made inside one script, so it is
--- atomic. The few functions an arrival always needs are defined at once; the others, in
--- `lib()`, only when a script asks for them (Redis runs this whole text at every call, and
--- making two dozen closures costs an arrival more than its own logic).
+-- atomic. The functions are made in `lib()`, only when a script asks for them (Redis runs this
+-- whole text at every call, and making two dozen closures costs an arrival more than its own
+-- logic): an arrival that needs none reads the clock and keeps the keys alive itself.
 --
 -- KEYS[1] is the state hash, `agnostic-barrier:{<tag>}:state`; the other keys share its prefix
 -- (and so its cluster slot):
@@ -158,15 +158,6 @@ local function lib()
     return redis.call('HMGET', S, unpack(fields))
   end
   L.entries = entries
-
-  -- The filling generation's ids, in arrival order.
-  function L.ids()
-    local out = {}
-    for _, value in ipairs(entries()) do
-      if value then out[#out + 1] = string.match(value, '^%S+') end
-    end
-    return out
-  end
 
   -- Names as one string: each as "<byte length>:<name>" (names may hold any character).
   local function encode(names)

@@ -1,5 +1,5 @@
 -- abort, reset and the break after a panicking action: ARGV = ttl, op, party, parties, epoch
--- for a new record (abort re-creates a lost record, so that the break holds).
+-- for a new record (abort and panicked re-create a lost record, so that the break holds).
 --   abort:    breaks the barrier (Aborted, by party); a broken barrier stays as it is.
 --   panicked: breaks it (ActionPanicked, by party, the leader).
 --   reset:    breaks what is waiting (Reset, by party), then leaves the barrier intact and
